@@ -1,0 +1,259 @@
+"""Kafka edges that fail loudly: a bounded-time input and an output that loses nothing.
+
+Bytewax's own connectors hang on an unreachable broker (`list_topics()` without a
+timeout) and drop failed deliveries silently; these do neither. The input keeps its
+offsets in Bytewax snapshots (no consumer-group commits), so a resumed run rereads
+exactly what the last snapshot had not covered.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Final
+
+from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka import TopicPartition as KafkaPartition
+from confluent_kafka.admin import AdminClient
+
+from flows.config import KafkaSettings, Settings
+from flows.detect import Outputs
+from flows.events import POSITION, TELEMETRY, parse
+from flows.watermark import Batch, PartState
+
+#: Input topics in tie-break order: a fix and a reading with the same time take the fix first.
+INPUT_TOPICS: Final = (POSITION, TELEMETRY)
+
+#: Outputs name -> topic.
+OUTPUT_TOPICS: Final = {
+    "alerts": "reefer.alerts",
+    "windows": "reefer.windows",
+    "late": "reefer.late",
+    "dlq": "reefer.dlq",
+    "rows": "reefer.container-state",
+}
+
+
+class KafkaUnavailableError(RuntimeError):
+    """Brokers could not be reached, a topic is missing, or a delivery failed."""
+
+
+def topic_partitions(brokers: str, topics: tuple[str, ...], timeout_s: float) -> list[str]:
+    """Partition names like `reefer.telemetry[3]` of existing topics, within a timeout."""
+    admin = AdminClient({"bootstrap.servers": brokers, "socket.connection.setup.timeout.ms":
+                         int(timeout_s * 1000)})
+    try:
+        metadata = admin.list_topics(timeout=timeout_s)
+    except KafkaException as exc:
+        raise KafkaUnavailableError(
+            f"no Kafka broker answered at {brokers} within {timeout_s:g} s ({exc.args[0]}); "
+            "check COLDWAKE_BROKERS and that the cluster is up, or raise COLDWAKE_KAFKA_TIMEOUT_S"
+        ) from None
+    names = []
+    for topic in topics:
+        info = metadata.topics.get(topic)
+        if info is None or info.error is not None:
+            raise KafkaUnavailableError(
+                f"topic {topic!r} does not exist on {brokers}; create it (python -m deploy.kafka "
+                "up creates the contract's topics) — Coldwake never auto-creates topics"
+            )
+        names += [f"{topic}[{p}]" for p in sorted(info.partitions)]
+    return names
+
+
+def _split(name: str) -> tuple[str, int]:
+    topic, _, rest = name.partition("[")
+    return topic, int(rest.rstrip("]"))
+
+
+class _KafkaPartition(StatefulSourcePartition[Batch, int]):
+    def __init__(self, cfg: KafkaSettings, name: str, index: int, parts: tuple[str, ...],
+                 batch_size: int, resume: int | None) -> None:
+        self._topic, self._partition = _split(name)
+        self._index, self._parts, self._cfg, self._batch = index, parts, cfg, batch_size
+        self._label = f"{name}@"
+        self._consumer = Consumer({
+            "bootstrap.servers": cfg.brokers,
+            "group.id": cfg.group_id,
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "socket.connection.setup.timeout.ms": int(cfg.timeout_s * 1000),
+        })
+        self._next = OFFSET_BEGINNING if resume is None else resume
+        self._end: int | None = None
+        if cfg.stop_at_end:
+            tp = KafkaPartition(self._topic, self._partition)
+            try:
+                _, self._end = self._consumer.get_watermark_offsets(tp, timeout=cfg.timeout_s)
+            except KafkaException as exc:
+                raise KafkaUnavailableError(
+                    f"could not read the end offset of {name} within {cfg.timeout_s:g} s: {exc}"
+                ) from None
+        self._consumer.assign([KafkaPartition(self._topic, self._partition, self._next)])
+        self._quiet_since = time.monotonic()
+        self._state = PartState.ACTIVE
+
+    def next_batch(self) -> list[Batch]:
+        if self._state is PartState.ENDED:
+            raise StopIteration
+        if self._end is not None and (self._next >= self._end or self._end == 0):
+            self._state = PartState.ENDED
+            return [Batch(self._index, self._parts, [], PartState.ENDED)]
+        messages = self._consumer.consume(self._batch, 0.05)
+        records = []
+        for msg in messages:
+            err = msg.error()
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF:
+                    continue
+                raise KafkaUnavailableError(f"reading {self._topic}[{self._partition}]: {err}")
+            offset = msg.offset()
+            assert offset is not None  # only error events lack an offset
+            if self._end is not None and offset >= self._end:
+                break
+            records.append(parse(msg.value() or b"", f"{self._label}{offset}"))
+            self._next = offset + 1
+        now = time.monotonic()
+        if records:
+            self._quiet_since, self._state = now, PartState.ACTIVE
+        elif self._state is PartState.ACTIVE and now - self._quiet_since >= self._cfg.idle_s:
+            self._state = PartState.IDLE  # nothing to read for a while: stop holding others
+            return [Batch(self._index, self._parts, [], PartState.IDLE)]
+        else:
+            return []
+        state = self._state
+        if self._end is not None and self._next >= self._end:
+            state = self._state = PartState.ENDED
+        return [Batch(self._index, self._parts, records, state)]
+
+    def snapshot(self) -> int:
+        return self._next
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+class KafkaInput(FixedPartitionedSource[Batch, int]):
+    """`vessel.position` and `reefer.telemetry`, one Bytewax partition per Kafka partition."""
+
+    def __init__(self, cfg: KafkaSettings, batch_size: int = 5000) -> None:
+        self._cfg, self._batch = cfg, batch_size
+        self._parts: tuple[str, ...] | None = None
+
+    def _all_parts(self) -> tuple[str, ...]:
+        if self._parts is None:
+            self._parts = tuple(topic_partitions(self._cfg.brokers, INPUT_TOPICS,
+                                                 self._cfg.timeout_s))
+        return self._parts
+
+    def list_parts(self) -> list[str]:
+        return list(self._all_parts())
+
+    def build_part(self, step_id: str, for_part: str, resume_state: int | None
+                   ) -> _KafkaPartition:
+        parts = self._all_parts()
+        return _KafkaPartition(self._cfg, for_part, parts.index(for_part), parts, self._batch,
+                               resume_state)
+
+
+def kafka_items(out: Outputs) -> list[tuple[str, list[tuple[str, bytes]]]]:
+    """Split one `Outputs` into (topic, [(key, value), ...]) items for `KafkaOutput`."""
+    items = []
+    for name, topic in OUTPUT_TOPICS.items():
+        records = getattr(out, name)
+        if records:
+            items.append((topic, records))
+    return items
+
+
+@dataclass(slots=True)
+class _Deliveries:
+    pending: int = 0
+    failure: str | None = None
+
+    def on_delivery(self, err: Any, msg: Any) -> None:
+        self.pending -= 1
+        if err is not None and self.failure is None:
+            self.failure = f"{msg.topic()}: {err}"
+
+
+class _TopicPartition(StatefulSinkPartition[list[tuple[str, bytes]], None]):
+    def __init__(self, cfg: KafkaSettings, topic: str) -> None:
+        self._topic, self._timeout = topic, cfg.timeout_s
+        self._producer = Producer({
+            "bootstrap.servers": cfg.brokers,
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 20,
+            "compression.type": "lz4",
+            # Give up on a message only after the flush timeout, never silently.
+            "delivery.timeout.ms": int(cfg.timeout_s * 1000),
+            "socket.connection.setup.timeout.ms": int(cfg.timeout_s * 1000),
+        })
+        self._deliveries = _Deliveries()
+
+    def write_batch(self, values: list[list[tuple[str, bytes]]]) -> None:
+        produce, d = self._producer.produce, self._deliveries
+        for records in values:
+            for key, value in records:
+                while True:
+                    try:
+                        produce(self._topic, value, key, on_delivery=d.on_delivery)
+                        d.pending += 1
+                        break
+                    except BufferError:  # local queue full: let deliveries drain
+                        self._producer.poll(0.1)
+            self._producer.poll(0)
+        self._check()
+
+    def snapshot(self) -> None:
+        # An epoch's snapshot commits only once all its records are acknowledged.
+        remaining = self._producer.flush(self._timeout)
+        self._check()
+        if remaining:
+            raise KafkaUnavailableError(
+                f"{remaining} records to {self._topic} unacknowledged after {self._timeout:g} s; "
+                "the run stops so that recovery replays them"
+            )
+
+    def close(self) -> None:
+        self.snapshot()
+
+    def _check(self) -> None:
+        if self._deliveries.failure is not None:
+            raise KafkaUnavailableError(
+                f"delivery failed ({self._deliveries.failure}); the run stops so that "
+                "recovery replays the epoch"
+            )
+
+
+class KafkaOutput(FixedPartitionedSink[list[tuple[str, bytes]], None]):
+    """Idempotent, acks=all producer per output topic; any failed delivery stops the run."""
+
+    def __init__(self, cfg: KafkaSettings) -> None:
+        self._cfg = cfg
+        self._parts = sorted(OUTPUT_TOPICS.values())
+        self._checked = False
+
+    def list_parts(self) -> list[str]:
+        if not self._checked:
+            topic_partitions(self._cfg.brokers, tuple(self._parts), self._cfg.timeout_s)
+            self._checked = True
+        return self._parts
+
+    def part_fn(self, item_key: str) -> int:
+        return self._parts.index(item_key)
+
+    def build_part(self, step_id: str, for_part: str, resume_state: None) -> _TopicPartition:
+        return _TopicPartition(self._cfg, for_part)
+
+
+def preflight(settings: Settings) -> None:
+    """Check at start that the brokers answer and the topics exist (one clear error)."""
+    if settings.input.kind == "kafka":
+        topic_partitions(settings.kafka.brokers, INPUT_TOPICS, settings.kafka.timeout_s)
+    if settings.output == "kafka":
+        topic_partitions(settings.kafka.brokers, tuple(OUTPUT_TOPICS.values()),
+                         settings.kafka.timeout_s)

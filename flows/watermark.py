@@ -1,0 +1,141 @@
+"""Deterministic event-time merge of input partitions (the watermark).
+
+Each partition keeps its own order. A record's merge key is its partition's event
+time at that record: the running maximum `ts` of the partition's records up to and
+including it, so keys never decrease within a partition and a late record keeps
+its place. Records leave the merge in (key, partition index, sequence) order, and
+only once every partition that could still send an earlier key has moved past it
+(the watermark). The order therefore depends only on each partition's contents,
+never on how partitions interleave, how many workers read them, or on a resume.
+
+An *ended* partition (end of file, or the end offset of a bounded Kafka run) never
+holds the merge back. An *idle* partition (a live Kafka partition with nothing to
+read for the idle timeout) stops holding it back until it delivers again; what it
+delivers later is released at once, behind the watermark. That is the one place
+where timing can change results, and only for live streams.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Final
+
+from flows.events import DeadLetter, Record
+
+NO_TIME: Final = -(2**62)
+
+
+class PartState(Enum):
+    """Whether a partition can still hold the watermark back."""
+
+    ACTIVE = "active"
+    IDLE = "idle"
+    ENDED = "ended"
+
+
+@dataclass(slots=True)
+class Batch:
+    """What a source partition hands to the merge: parsed records and its state."""
+
+    part: int  # index into `parts`
+    parts: tuple[str, ...]  # every partition of the input, in tie-break order
+    records: list[Record]
+    state: PartState = PartState.ACTIVE
+
+
+@dataclass(slots=True)
+class _Part:
+    event_time: int = NO_TIME
+    queued: int = 0
+    seq: int = 0
+    state: PartState = PartState.ACTIVE
+
+
+@dataclass(slots=True)
+class PartitionMerge:
+    """Merges batches from all partitions into one canonical order."""
+
+    parts: tuple[str, ...] = ()
+    _parts: list[_Part] = field(default_factory=list)
+    _heap: list[tuple[int, int, int, Record]] = field(default_factory=list)
+
+    def push(self, batch: Batch) -> list[Record]:
+        """Add one batch; return the records that can now be released, in order."""
+        if not self._parts:
+            self.parts = batch.parts
+            self._parts = [_Part() for _ in batch.parts]
+        elif batch.parts != self.parts:
+            raise ValueError(
+                f"input partitions changed from {list(self.parts)} to {list(batch.parts)}; "
+                "a resumed run must read the same inputs (or start with a fresh recovery dir)"
+            )
+        part = self._parts[batch.part]
+        if batch.records and self._only_blocker(batch.part):
+            # Fast path: nothing else is queued or can come earlier (one partition,
+            # or all others ended), so the batch is already in canonical order.
+            part.event_time = _advance(part.event_time, batch.records)
+            part.seq += len(batch.records)
+            part.state = batch.state
+            return batch.records
+        event_time, seq, index = part.event_time, part.seq, batch.part
+        for record in batch.records:
+            if not isinstance(record, DeadLetter) and record.ts > event_time:
+                event_time = record.ts
+            heapq.heappush(self._heap, (event_time, index, seq, record))
+            seq += 1
+        part.queued += len(batch.records)
+        part.event_time, part.seq, part.state = event_time, seq, batch.state
+        return self._release()
+
+    def finish(self) -> list[Record]:
+        """The whole input ended: release everything still queued."""
+        for part in self._parts:
+            part.state = PartState.ENDED
+        return self._release()
+
+    @property
+    def ended(self) -> bool:
+        """True once every partition has ended."""
+        return bool(self._parts) and all(p.state is PartState.ENDED for p in self._parts)
+
+    def _only_blocker(self, index: int) -> bool:
+        if self._heap:
+            return False
+        return all(
+            i == index or p.state is not PartState.ACTIVE for i, p in enumerate(self._parts)
+        )
+
+    def _floor(self) -> tuple[int, int] | None:
+        """Lowest (key, index) an active partition with nothing queued could still send."""
+        best: tuple[int, int] | None = None
+        for i, p in enumerate(self._parts):
+            if p.queued == 0 and p.state is PartState.ACTIVE:
+                candidate = (p.event_time, i)
+                if best is None or candidate < best:
+                    best = candidate
+        return best
+
+    def _release(self) -> list[Record]:
+        out: list[Record] = []
+        heap, parts = self._heap, self._parts
+        floor = self._floor()
+        while heap:
+            key, index, _, record = heap[0]
+            if floor is not None and floor < (key, index):
+                break
+            heapq.heappop(heap)
+            out.append(record)
+            part = parts[index]
+            part.queued -= 1
+            if part.queued == 0 and part.state is PartState.ACTIVE:
+                floor = self._floor()
+        return out
+
+
+def _advance(event_time: int, records: list[Record]) -> int:
+    for record in records:
+        if not isinstance(record, DeadLetter) and record.ts > event_time:
+            event_time = record.ts
+    return event_time

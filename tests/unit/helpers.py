@@ -1,0 +1,63 @@
+"""Small builders for contract records, shared by the unit and flow tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from flows.detect import Detector, Thresholds
+from flows.events import Record, parse
+
+VESSEL = "IMO9778791"
+BOX = "MSKU1234565"
+OTHER = "CSQU3054383"
+T0 = "2026-11-26T12:00:00Z"
+
+
+def at(minutes: float) -> str:
+    """RFC 3339 time `minutes` after 12:00 on 2026-11-26."""
+    total = round(minutes * 60)
+    h, rest = divmod(total, 3600)
+    return f"2026-11-26T{12 + h:02d}:{rest // 60:02d}:{rest % 60:02d}Z"
+
+
+def reading(minute: float, temp: float = -18.0, **fields: Any) -> bytes:
+    obj: dict[str, Any] = {
+        "type": "reefer.telemetry", "container_id": BOX, "vessel_id": VESSEL,
+        "ts": at(minute), "setpoint_c": -18.0, "temp_c": temp, "power_kw": 2.5,
+    }
+    obj.update(fields)
+    return orjson.dumps(obj)
+
+
+def fix(minute: float, sog: float = 15.0, lat: float = 10.0, lon: float = 20.0,
+        vessel: str = VESSEL) -> bytes:
+    return orjson.dumps({
+        "type": "vessel.position", "vessel_id": vessel, "ts": at(minute),
+        "lat": lat, "lon": lon, "sog_kn": sog,
+    })
+
+
+def records(lines: list[bytes]) -> list[Record]:
+    return [parse(line, f"test:{i + 1}") for i, line in enumerate(lines)]
+
+
+def run(lines: list[bytes], th: Thresholds | None = None, end: bool = False
+        ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], Detector]:
+    """Feed lines through a Detector: (alerts, windows, late, detector)."""
+    d = Detector(th or Thresholds())
+    d.process(records(lines))
+    if end:
+        d.end_of_input()
+    out = d.drain()
+    return (
+        [orjson.loads(v) for _, v in out.alerts],
+        [orjson.loads(v) for _, v in out.windows],
+        [orjson.loads(v) for _, v in out.late],
+        d,
+    )
+
+
+def kinds(alerts: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(a["kind"], a["state"]) for a in alerts]

@@ -1,0 +1,86 @@
+"""The watermark merge: one canonical order whatever the interleaving of partitions."""
+
+from __future__ import annotations
+
+import random
+
+from flows.events import Record
+from flows.watermark import Batch, PartitionMerge, PartState
+from tests.unit.helpers import OTHER, fix, reading, records
+
+PARTS = ("positions", "telemetry-0", "telemetry-1")
+
+
+def _partitions() -> list[list[Record]]:
+    positions = records([fix(m) for m in range(0, 120, 3)])
+    t0 = records([reading(m) for m in range(0, 120, 7)] + [reading(30)] + [b"not json"])
+    t1 = records([reading(m, container_id=OTHER) for m in range(1, 120, 5)])
+    # A late reading (older ts) keeps its place in its partition's order.
+    t1.insert(10, records([reading(2, container_id=OTHER)])[0])
+    return [positions, t0, t1]
+
+
+def _interleave(parts: list[list[Record]], seed: int) -> list[Batch]:
+    """Cut each partition into random batches and shuffle them, keeping each partition's order."""
+    rng = random.Random(seed)
+    queues = []
+    for index, recs in enumerate(parts):
+        cuts = sorted(rng.sample(range(1, len(recs)), k=min(5, len(recs) - 1)))
+        pieces = [recs[a:b] for a, b in zip([0, *cuts], [*cuts, len(recs)], strict=True)]
+        batches = [Batch(index, PARTS, piece) for piece in pieces]
+        batches.append(Batch(index, PARTS, [], PartState.ENDED))
+        queues.append(batches)
+    out = []
+    while any(queues):
+        queue = rng.choice([q for q in queues if q])
+        out.append(queue.pop(0))
+    return out
+
+
+def _merged(batches: list[Batch]) -> list[Record]:
+    merge = PartitionMerge()
+    released = []
+    for batch in batches:
+        released += merge.push(batch)
+    assert merge.ended
+    return released + merge.finish()
+
+
+def test_order_is_the_same_for_every_interleaving() -> None:
+    parts = _partitions()
+    orders = {tuple(id(r) for r in _merged(_interleave(parts, seed))) for seed in range(30)}
+    assert len(orders) == 1
+    merged = _merged(_interleave(parts, 0))
+    assert len(merged) == sum(len(p) for p in parts)
+    for part in parts:  # each partition's own order survives
+        ids = {id(r): i for i, r in enumerate(merged)}
+        assert [ids[id(r)] for r in part] == sorted(ids[id(r)] for r in part)
+
+
+def test_nothing_is_released_while_a_partition_could_still_send_earlier_records() -> None:
+    merge = PartitionMerge()
+    t0 = records([reading(10), reading(20)])
+    assert merge.push(Batch(1, PARTS, t0)) == []  # positions and telemetry-1 said nothing yet
+    fixes = records([fix(15)])
+    assert merge.push(Batch(0, PARTS, fixes)) == []
+    t1 = records([reading(16, container_id=OTHER)])
+    # 10:00 and the 15:00 fix are safe; 16:00 waits until positions pass it.
+    assert merge.push(Batch(2, PARTS, t1)) == [t0[0], fixes[0]]
+    assert merge.push(Batch(0, PARTS, [], PartState.ENDED)) == [t1[0]]
+    assert merge.push(Batch(2, PARTS, [], PartState.ENDED)) == [t0[1]]
+
+
+def test_an_idle_partition_stops_holding_the_merge_back() -> None:
+    merge = PartitionMerge()
+    merge.push(Batch(0, PARTS, [], PartState.IDLE))
+    merge.push(Batch(2, PARTS, [], PartState.IDLE))
+    t0 = records([reading(10)])
+    assert merge.push(Batch(1, PARTS, t0)) == t0
+    late = records([fix(5)])
+    assert merge.push(Batch(0, PARTS, late)) == late  # released behind the watermark
+
+
+def test_a_single_partition_is_passed_through_in_its_own_order() -> None:
+    merge = PartitionMerge()
+    recs = records([reading(10), reading(5), b"{}", reading(20)])
+    assert merge.push(Batch(0, ("only",), recs)) == recs
