@@ -695,14 +695,24 @@ def _reading_times(rng: random.Random, t0: int, t_end: int) -> list[int]:
     """A fixed interval of 5-15 min, jittered by up to 30 s, from an offset in the first 15 min."""
     interval = rng.randint(5, 15) * MINUTE
     first = t0 + rng.randrange(15 * MINUTE)
+    rnd = rng.random  # randint is slow for one draw per reading
     times: list[int] = []
     n, t = 0, first
     while t < t_end:
         times.append(t)
         n += 1
-        t = first + n * interval + rng.randint(-30, 30)
+        t = first + n * interval + int(rnd() * 61) - 30
     return times
 
+
+# Power-cut designs. A warming cut lasts long enough for the box to leave the
+# tolerance clearly (power_loss and temperature_excursion); a short cut (under an
+# hour) goes only where the box barely warms in that time (power_loss alone); any
+# cut of 1-6 h is either, whichever the physics makes clear.
+_WARMING_CUT: Final = "warming"
+_SHORT_CUT: Final = "short"
+_ANY_CUT: Final = "any"
+_CUT_DESIGNS: Final = (_WARMING_CUT, _ANY_CUT, _SHORT_CUT)
 
 _IMPLAUSIBLE_VALUES: Final = (
     ("temp_c", 85.0),
@@ -737,7 +747,7 @@ class _FailurePlanner:
         self.t_end = t_end
         self.rng = rng
         self.placed: dict[str, int] = dict.fromkeys(FAILURE_KINDS, 0)
-        self.short_cut = False  # plan the next power cut as a short one
+        self.cut_design = _ANY_CUT  # the design of the next power cut
 
     def assign(self, containers: Sequence[_Container], n_faulty: int) -> None:
         """Give `n_faulty` containers one failure each, kinds in `FAILURE_MIX` order."""
@@ -745,13 +755,13 @@ class _FailurePlanner:
         self.rng.shuffle(free)
         for ordinal in range(min(n_faulty, len(free))):
             wanted = FAILURE_MIX[ordinal % len(FAILURE_MIX)]
-            attempts = [(wanted, False), *((k, False) for k in _FALLBACK_KINDS)]
-            if wanted == POWER_CUT and self.placed[POWER_CUT] % 3 == 2:
-                # Every third cut is short (under an hour), hosted where the box
-                # barely warms in that time, so that it raises power_loss alone.
-                attempts.insert(0, (POWER_CUT, True))
-            for kind, short in attempts:
-                self.short_cut = short
+            attempts = [(wanted, _ANY_CUT), *((k, _ANY_CUT) for k in _FALLBACK_KINDS)]
+            if wanted == POWER_CUT:
+                # Power cuts take the designs in turn; the 'any' design is the fallback.
+                design = _CUT_DESIGNS[self.placed[POWER_CUT] % len(_CUT_DESIGNS)]
+                attempts.insert(0, (POWER_CUT, design))
+            for kind, design in attempts:
+                self.cut_design = design
                 host = self._place(kind, free)
                 if host is not None:
                     free.remove(host)
@@ -806,14 +816,12 @@ class _FailurePlanner:
                 return None
             start = rng.randint(lo, hi - duration)
             targets = self._targets(c, start, duration)
-            # Only where the ambient is far from the setpoint on one side for the
-            # whole failure: then |deviation| >= 8 * (1 - exp(-t / tau)), which
-            # passes 2.6 °C after at most 0.39 tau (1.8 h) and the 3 h minimum
-            # leaves over an hour clearly out of range before the repair.
-            if not (
-                all(x >= _COMPRESSOR_MIN_DELTA_C for x in targets)
-                or all(x <= -_COMPRESSOR_MIN_DELTA_C for x in targets)
-            ):
+            # Only where the ambient stays at least 8 °C above the setpoint for the
+            # whole failure (in colder air the heaters still hold chilled cargo):
+            # then the deviation is >= 8 * (1 - exp(-t / tau)), which passes 2.6 °C
+            # after at most 0.39 tau (1.8 h), and the 3 h minimum leaves over an
+            # hour clearly out of range before the repair.
+            if not all(x >= _COMPRESSOR_MIN_DELTA_C for x in targets):
                 continue
             drift = _Drift(
                 start, start + duration, tuple(_drift_curve(targets, tau_h, pulldown)), False
@@ -834,7 +842,8 @@ class _FailurePlanner:
         return None
 
     def _power_cut(self, c: _Container, lo: int, hi: int) -> _Failure | None:
-        rng, short = self.rng, self.short_cut
+        rng, design = self.rng, self.cut_design
+        short = design == _SHORT_CUT
         for _ in range(self._TRIES):
             duration = (
                 rng.randint(36 * MINUTE, 55 * MINUTE) if short else rng.randint(HOUR, 6 * HOUR)
@@ -855,12 +864,12 @@ class _FailurePlanner:
             if end > hi:
                 continue
             expect: tuple[str, ...]
-            if _stays_in_band(drift.curve):
+            if design != _WARMING_CUT and _stays_in_band(drift.curve):
                 expect = (POWER_LOSS,)
             elif not short and _clear_excursion(drift.curve):
                 expect = (POWER_LOSS, TEMPERATURE_EXCURSION)
             else:
-                continue  # neither clearly in band nor clearly out: no ambiguous labels
+                continue  # not the design asked for, or ambiguous: no such labels
             peak = max(drift.curve, key=abs, default=0.0)
             note = (
                 f"{c.commodity.name} at {c.setpoint:+.1f} C: no power for {duration / 60:.0f} min "

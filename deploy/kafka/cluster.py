@@ -662,6 +662,8 @@ def _free_ports(count: int) -> list[int]:
 def _check_ports_free(ports: Sequence[int]) -> None:
     for port in ports:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            # As Kafka does: a port whose old connections linger in TIME_WAIT is usable.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind((HOST, port))
             except OSError as e:
