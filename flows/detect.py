@@ -66,6 +66,16 @@ def implausible(r: Telemetry) -> str | None:
     return None
 
 
+def _plausible(r: Telemetry) -> bool:
+    """The fast form of `implausible(r) is None`."""
+    return (
+        -70.0 <= r.temp_c <= 70.0
+        and (r.co2_pct is None or 0.0 <= r.co2_pct <= 30.0)
+        and (r.o2_pct is None or 0.0 <= r.o2_pct <= 30.0)
+        and (r.humidity_pct is None or 0.0 <= r.humidity_pct <= 100.0)
+    )
+
+
 def deviation(r: Telemetry) -> float:
     """temp_c - setpoint_c, rounded so that 15.3 - 13.3 counts as exactly 2.0."""
     return round(r.temp_c - r.setpoint_c, 6)
@@ -187,12 +197,23 @@ class Detector:
             if c.window is not None:
                 self._close_window(cid, c)
 
-    def drain(self) -> Outputs:
-        """Return the outputs collected so far, with fresh table rows, and start anew."""
+    @property
+    def has_changed_rows(self) -> bool:
+        """Whether some container changed since the table rows were last drained."""
+        return bool(self._dirty)
+
+    def drain(self, rows: bool = True) -> Outputs:
+        """Return the outputs collected so far and start anew.
+
+        With `rows`, the table rows of every container changed since the last such
+        drain come too; callers batch them because a container often changes many
+        times between two looks at the table.
+        """
         out = self.out
-        for cid in sorted(self._dirty):
-            out.rows.append((cid, orjson.dumps(self._row(cid, self.containers[cid]))))
-        self._dirty.clear()
+        if rows:
+            for cid in sorted(self._dirty):
+                out.rows.append((cid, orjson.dumps(self._row(cid, self.containers[cid]))))
+            self._dirty.clear()
         self.out = Outputs(position=out.position)
         return out
 
@@ -223,37 +244,37 @@ class Detector:
                 self._late(cid, r.raw, c.last.ts - r.ts, "late_readings")
             return
         self.counts["readings"] += 1
-        v = self._vessel(r.vessel_id)
+        v = self.vessels.get(r.vessel_id) or self._vessel(r.vessel_id)
         if r.ts > v.event_time:
             v.event_time = r.ts
-            self._fire_timers(r.vessel_id, v)
-        pos = v.position_at(r.ts)
+            if v.timers and v.timers[0][0] < r.ts:
+                self._fire_timers(r.vessel_id, v)
+        pos = v.position_at(r.ts) if v.positions else None
         if c is None:
             c = self.containers[cid] = ContainerState(r.vessel_id, r)
         c.vessel_id = r.vessel_id  # a container can move to another vessel
-        if SILENT in c.alerts:
+        if c.alerts and SILENT in c.alerts:
             self._close(cid, c, SILENT, r.ts)
         if c.window is not None and r.ts >= c.window.start + self._window_us:
             self._close_window(cid, c)
 
-        reason = implausible(r)
-        if reason is not None:
-            if FAULT not in c.alerts:
-                self._open(cid, c, FAULT, r.ts, r.ts, pos, {"reason": reason})
-        else:
-            if FAULT in c.alerts:
+        if _plausible(r):
+            if c.alerts and FAULT in c.alerts:
                 self._close(cid, c, FAULT, r.ts)
             if not r.defrost:
                 dev = deviation(r)
-                self._excursion(cid, c, r, dev, pos)
+                if c.excursion_start is not None or abs(dev) > self.th.tolerance_c:
+                    self._excursion(cid, c, r, dev, pos)
                 self._count_in_window(cid, c, r, dev, pos)
-            self._power(cid, c, r, pos)
-            self._door(cid, c, r, pos)
+            if r.power_kw < _NO_POWER_KW or c.no_power is not None:
+                self._power(cid, c, r, pos)
+            if r.door_open or (c.alerts and DOOR in c.alerts):
+                self._door(cid, c, r, pos)
+        elif FAULT not in c.alerts:
+            self._open(cid, c, FAULT, r.ts, r.ts, pos, {"reason": implausible(r)})
 
         c.last, c.position = r, pos
-        heapq.heappush(
-            v.timers, (r.ts + self._silence_us, _TIMER_SILENCE, cid, r.ts)
-        )
+        heapq.heappush(v.timers, (r.ts + self._silence_us, _TIMER_SILENCE, cid, r.ts))
         self._dirty.add(cid)
 
     # -- rules -----------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from dataclasses import dataclass, field
 
 from bytewax.operators import StatefulLogic
@@ -12,6 +13,8 @@ from bytewax.operators import StatefulLogic
 from flows.config import Settings
 from flows.detect import ALERT_KINDS, Detector, Outputs
 from flows.watermark import Batch, PartitionMerge
+
+TABLE_INTERVAL_S = 0.5
 
 
 @dataclass(slots=True)
@@ -33,6 +36,7 @@ class VesselLogic(StatefulLogic[Batch, Outputs, bytes]):
             self.core = pickle.loads(resume)
         self._settings = settings
         self._progress = _Progress(settings, self.core.detector.out.position)
+        self._rows_at = time.monotonic()
 
     def on_item(self, value: Batch) -> tuple[list[Outputs], bool]:
         core = self.core
@@ -40,13 +44,29 @@ class VesselLogic(StatefulLogic[Batch, Outputs, bytes]):
         if core.merge.ended:
             self._finish()
         self._progress.maybe_report(core)
-        return [core.detector.drain()], StatefulLogic.RETAIN
+        # Table rows go out at most every TABLE_INTERVAL_S: a container changes on
+        # every reading, readers need it fresh to the second, not to the reading.
+        now = time.monotonic()
+        rows = core.finished or now - self._rows_at >= TABLE_INTERVAL_S
+        if rows:
+            self._rows_at = now
+        return [core.detector.drain(rows)], StatefulLogic.RETAIN
 
     def on_eof(self) -> tuple[list[Outputs], bool]:
         # Every input partition of this execution is exhausted.
         self.core.detector.process(self.core.merge.finish())
         self._finish()
         return [self.core.detector.drain()], StatefulLogic.RETAIN
+
+    def on_notify(self) -> tuple[list[Outputs], bool]:
+        # A quiet input still gets its changed rows into the table.
+        self._rows_at = time.monotonic()
+        return [self.core.detector.drain(True)], StatefulLogic.RETAIN
+
+    def notify_at(self) -> datetime | None:
+        if not self.core.detector.has_changed_rows:
+            return None
+        return datetime.now(UTC) + timedelta(seconds=TABLE_INTERVAL_S)
 
     def snapshot(self) -> bytes:
         # Pickled now, so later mutation cannot leak into the snapshot.

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import itertools
 import math
 import random
 import sys
@@ -399,9 +400,7 @@ class _Path:
     def __init__(self, points: Sequence[tuple[float, float]]) -> None:
         self._points = list(points)
         self._vecs = [_to_vec(lat, lon) for lat, lon in points]
-        self._angles = [
-            _central_angle(a, b) for a, b in zip(self._vecs, self._vecs[1:], strict=False)
-        ]
+        self._angles = [_central_angle(a, b) for a, b in itertools.pairwise(self._vecs)]
         self._cum_nm = [0.0]
         for angle in self._angles:
             self._cum_nm.append(self._cum_nm[-1] + angle * _EARTH_RADIUS_NM)
@@ -966,7 +965,7 @@ def _plan_defrosts(c: _Container, rng: random.Random) -> None:
         if n + count > len(c.times):
             return
         if blocked and c.times[n] <= blocked[1] and c.times[n + count - 1] >= blocked[0]:
-            due = blocked[1] + 1  # postpone until the unit has recovered
+            due = blocked[1] - 1800  # postpone until the unit has recovered
             continue
         for k in range(count):
             c.defrost[n + k] = rng.uniform(1.5, 4.8)  # setpoint + 5 °C at most

@@ -596,9 +596,9 @@ def broker_properties(cluster: Cluster, broker: Broker) -> dict[str, str]:
         "share.coordinator.state.topic.min.isr": str(min_isr),
         "share.coordinator.state.topic.num.partitions": "3",
         "group.initial.rebalance.delay.ms": "0",
-        # Every node is also a controller: on `down`, the last nodes to go would wait
-        # forever (5 min) for a quorum that has already left to approve moving their
-        # partition leaders. Skipping that step still closes every log cleanly.
+        # Every node is also a controller: on `down`, the last node to go would wait 5
+        # minutes for a quorum that has already left to approve moving its partition
+        # leaders away. Skipping that step still closes every log cleanly.
         "controlled.shutdown.enable": "false",
         # Small thread pools and buffers: 4 nodes share 2 cores and small heaps.
         "num.network.threads": "2",
@@ -609,6 +609,7 @@ def broker_properties(cluster: Cluster, broker: Broker) -> dict[str, str]:
         "log.cleaner.threads": "1",
         "log.cleaner.dedupe.buffer.size": str(16 * 1024 * 1024),  # default 128 MiB
         "log.segment.bytes": str(16 * 1024 * 1024),
+        # Also the default for topics made later, e.g. by MirrorMaker 2 on shore.
         "log.retention.ms": str(RETENTION_MS),
         # A killed node is fenced (and its partitions move) within seconds, not 9+ s.
         "broker.heartbeat.interval.ms": "1000",
@@ -882,6 +883,28 @@ def _existing(home: Path) -> Path:
     return home
 
 
+def _startup_errors(broker: Broker, limit: int = 3) -> str:
+    """The first errors of the node's latest start (the root cause comes first)."""
+    try:
+        text = broker.server_log.read_text(errors="replace")
+    except OSError:
+        text = ""
+    # Logs are appended across restarts; Kafka prints its config at each start.
+    lines = text[text.rfind("KafkaConfig values:"):].splitlines()
+    found: list[str] = []
+    for i, line in enumerate(lines):
+        if line.startswith("[") and (" ERROR " in line or " FATAL " in line):
+            found.append("  " + line[:300])
+            nxt = lines[i + 1] if i + 1 < len(lines) else ""
+            if nxt and not nxt.startswith(("[", "\t")):
+                found.append("    " + nxt[:300])  # the exception's message
+            if len(found) >= 2 * limit:
+                break
+    if found:
+        return f"first errors in {broker.server_log}:\n" + "\n".join(found)
+    return f"end of {broker.console_log}:\n{_tail(broker.console_log, 10)}"
+
+
 def _tail(path: Path, lines: int) -> str:
     try:
         text = path.read_text(errors="replace")
@@ -923,10 +946,7 @@ def wait_for_brokers(
     while True:
         for b in watch:
             if running_pid(b) is None:
-                raise LauncherError(
-                    f"{b.name} exited while starting; end of {b.console_log}:\n"
-                    f"{_tail(b.console_log, 8)}\nend of {b.server_log}:\n{_tail(b.server_log, 8)}"
-                )
+                raise LauncherError(f"{b.name} exited while starting; {_startup_errors(b)}")
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             missing = sorted(set(node_ids) - seen)
@@ -1082,9 +1102,9 @@ def up(
             dep = plan(home, lib, kafka_version(), base_port)
             _write_configs(dep)
             dep.save()
-            format_storage(dep, java)
         elif not dep.lib.is_dir():
             dep.lib = ensure_jars()
+        format_storage(dep, java)  # only nodes not formatted yet, e.g. after a failed up
         to_start = [b for b in dep.brokers if running_pid(b) is None]
         try:
             for b in to_start:

@@ -1,6 +1,6 @@
 """The local Kafka launcher gives tests and developers clusters that behave like the vessel's.
 
-Runs real brokers (``kafka_clusters`` fixture); about half a minute once the jars are
+Runs real brokers (``kafka_clusters`` fixture); 35-60 s on 2 cores once the jars are
 cached.
 """
 
