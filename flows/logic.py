@@ -5,8 +5,8 @@ from __future__ import annotations
 import pickle
 import sys
 import time
-from datetime import UTC, datetime, timedelta
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from bytewax.operators import StatefulLogic
 
