@@ -76,9 +76,13 @@ def _plausible(r: Telemetry) -> bool:
     )
 
 
+# Comparisons allow for binary floating point, so that 15.3 - 13.3 counts as exactly 2.0.
+_EPSILON: Final = 1e-9
+
+
 def deviation(r: Telemetry) -> float:
-    """temp_c - setpoint_c, rounded so that 15.3 - 13.3 counts as exactly 2.0."""
-    return round(r.temp_c - r.setpoint_c, 6)
+    """temp_c - setpoint_c."""
+    return r.temp_c - r.setpoint_c
 
 
 @dataclass(slots=True)
@@ -134,6 +138,7 @@ class ContainerState:
     excursion_setpoint: float = 0.0
     no_power: tuple[int, Position | None] | None = None  # first reading without power
     window: Window | None = None
+    silence_timer: bool = False  # whether the vessel's timers hold one for this container
 
 
 @dataclass(slots=True)
@@ -171,8 +176,10 @@ class Detector:
     _window_us: int = field(init=False)
     _silence_us: int = field(init=False)
     _excursion_us: int = field(init=False)
+    _tolerance: float = field(init=False)
 
     def __post_init__(self) -> None:
+        self._tolerance = self.th.tolerance_c + _EPSILON
         self._window_us = int(self.th.window_min * _MINUTE)
         self._silence_us = int(self.th.silence_min * _MINUTE)
         self._excursion_us = int(self.th.excursion_min * _MINUTE)
@@ -263,7 +270,7 @@ class Detector:
                 self._close(cid, c, FAULT, r.ts)
             if not r.defrost:
                 dev = deviation(r)
-                if c.excursion_start is not None or abs(dev) > self.th.tolerance_c:
+                if c.excursion_start is not None or abs(dev) > self._tolerance:
                     self._excursion(cid, c, r, dev, pos)
                 self._count_in_window(cid, c, r, dev, pos)
             if r.power_kw < _NO_POWER_KW or c.no_power is not None:
@@ -274,7 +281,9 @@ class Detector:
             self._open(cid, c, FAULT, r.ts, r.ts, pos, {"reason": implausible(r)})
 
         c.last, c.position = r, pos
-        heapq.heappush(v.timers, (r.ts + self._silence_us, _TIMER_SILENCE, cid, r.ts))
+        if not c.silence_timer:
+            c.silence_timer = True
+            heapq.heappush(v.timers, (r.ts + self._silence_us, _TIMER_SILENCE, cid, r.ts))
         self._dirty.add(cid)
 
     # -- rules -----------------------------------------------------------------------
@@ -282,10 +291,10 @@ class Detector:
     def _excursion(
         self, cid: str, c: ContainerState, r: Telemetry, dev: float, pos: Position | None
     ) -> None:
-        if abs(dev) <= self.th.tolerance_c:
+        if abs(dev) <= self._tolerance:
             if EXCURSION in c.alerts:
                 detail = c.alerts[EXCURSION].detail
-                detail["peak_deviation_c"] = c.excursion_peak
+                detail["peak_deviation_c"] = round(c.excursion_peak, 3)
                 self._close(cid, c, EXCURSION, r.ts)
             c.excursion_start = None
             return
@@ -295,7 +304,8 @@ class Detector:
         elif abs(dev) > abs(c.excursion_peak):
             c.excursion_peak = dev
         if EXCURSION not in c.alerts and r.ts - c.excursion_start >= self._excursion_us:
-            detail = {"setpoint_c": c.excursion_setpoint, "peak_deviation_c": c.excursion_peak}
+            detail = {"setpoint_c": c.excursion_setpoint,
+                      "peak_deviation_c": round(c.excursion_peak, 3)}
             self._open(cid, c, EXCURSION, c.excursion_start, r.ts, c.excursion_position, detail)
 
     def _power(self, cid: str, c: ContainerState, r: Telemetry, pos: Position | None) -> None:
@@ -333,7 +343,7 @@ class Detector:
             w.temp_max = temp
         w.temp_sum += temp
         w.power_sum += r.power_kw
-        if abs(dev) > self.th.tolerance_c:
+        if abs(dev) > self._tolerance:
             w.out_of_range += 1
         w.setpoint_c = r.setpoint_c
         w.position = pos
@@ -347,7 +357,14 @@ class Detector:
             if c.vessel_id != vessel_id:
                 continue
             if kind == _TIMER_SILENCE:
-                if c.last.ts == token and SILENT not in c.alerts:
+                last = c.last.ts
+                if last != token:
+                    # The container reported since this timer was set: one timer per
+                    # container, moved on lazily, is far cheaper than one per reading.
+                    heapq.heappush(timers, (last + self._silence_us, kind, cid, last))
+                    continue
+                c.silence_timer = False
+                if SILENT not in c.alerts:
                     detail = {"silence_min": self.th.silence_min}
                     self._open(cid, c, SILENT, token, deadline, c.position, detail)
                     self._dirty.add(cid)

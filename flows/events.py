@@ -133,25 +133,24 @@ def _check_container_id(value: str) -> None:
         _valid_containers.add(value)
 
 
-# Readings of one hour share "YYYY-MM-DDTHH": remembering each hour's epoch value makes
-# the common `…:MM:SSZ` form a few integer operations instead of a full parse.
-_hours: dict[str, int] = {}
+# Readings of one minute share "YYYY-MM-DDTHH:MM": remembering each minute's epoch value
+# turns the common `…:SSZ` form into two dictionary look-ups instead of a full parse.
+_minutes: dict[str, int] = {}
+_SECONDS: Final = {f"{s:02d}": s * US_PER_S for s in range(60)}
 
 
 def parse_ts(value: str) -> int:
     """Parse an RFC 3339 timestamp with an offset into epoch microseconds."""
-    if len(value) == 20 and value[19] == "Z" and value[13] == ":" and value[16] == ":":
-        base = _hours.get(value[:13])
-        mm, ss = value[14:16], value[17:19]
-        if base is not None and mm.isascii() and mm.isdigit() and ss.isascii() and ss.isdigit():
-            minute, second = int(mm), int(ss)
-            if minute < 60 and second < 60:
-                return base + (minute * 60 + second) * US_PER_S
-        ts = _parse_ts(value)
-        if len(_hours) > 100_000:
-            _hours.clear()
-        _hours[value[:13]] = ts - (int(mm) * 60 + int(ss)) * US_PER_S
-        return ts
+    if len(value) == 20 and value[19] == "Z" and value[16] == ":":
+        seconds = _SECONDS.get(value[17:19])
+        if seconds is not None:
+            base = _minutes.get(value[:16])
+            if base is None:
+                base = _parse_ts(value) - seconds
+                if len(_minutes) > 100_000:
+                    _minutes.clear()
+                _minutes[value[:16]] = base
+            return base + seconds
     return _parse_ts(value)
 
 

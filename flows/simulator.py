@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import heapq
 import itertools
 import math
 import random
@@ -104,7 +105,7 @@ _FALLBACK_KINDS: Final = (SILENT_SENSOR, IMPLAUSIBLE_SENSOR)
 _EDGE_MARGIN_S: Final = 3 * HOUR  # failures stay this far from first reading and run end
 _DEFROST_MARGIN_S: Final = HOUR  # no defrost this close to a failure window
 _HEALTHY_NOISE_C: Final = 0.55  # |temp - setpoint| of a healthy unit, before rounding
-_FAILURE_NOISE_C: Final = 0.2  # sensor noise on top of a planned drift curve
+_FAILURE_NOISE_C: Final = 0.2  # bound of the sensor noise on top of a planned drift curve
 _IN_BAND_C: Final = 1.1  # a drift that peaks below this never reads beyond 1.5 °C
 _CLEARLY_OUT_C: Final = 2.6  # a drift above this always reads beyond 2.0 °C
 _FLAP_C: Final = 1.7  # below this a drift never reads beyond 2.0 °C
@@ -670,7 +671,6 @@ class _Failure:
 class _Container:
     """A reefer container: identity, cargo, reading schedule and planned events."""
 
-    vi: int
     ci: int
     cid: str
     commodity: _Commodity
@@ -965,7 +965,7 @@ def _plan_defrosts(c: _Container, rng: random.Random) -> None:
         if n + count > len(c.times):
             return
         if blocked and c.times[n] <= blocked[1] and c.times[n + count - 1] >= blocked[0]:
-            due = blocked[1] - 1800  # postpone until the unit has recovered
+            due = blocked[1] + 1  # postpone until the unit has recovered
             continue
         for k in range(count):
             c.defrost[n + k] = rng.uniform(1.5, 4.8)  # setpoint + 5 °C at most
@@ -1081,28 +1081,28 @@ _MERGE_CHUNK_S: Final = 4 * HOUR
 
 
 def _merge(streams: Sequence[Iterator[_Item]], t_end: int) -> Iterator[_Item]:
-    """Merge time-ordered streams into one, ordered by the items' keys.
+    """Heap-merge streams that are each sorted by key into one sorted stream.
 
-    Like `heapq.merge`, but it drains each stream for a few hours at a time and
-    sorts that slice: switching between hundreds of generators on every item
-    costs several times the work of the items themselves (their frames and random
-    states keep falling out of the CPU caches). Each stream is nondecreasing in
-    ts, so slicing by ts keeps the global order.
+    Unlike a plain `heapq.merge` over the generators, it drains each stream a few
+    hours at a time and heap-merges those slices: resuming a different generator
+    for every item costs several times the work of the items themselves (their
+    frames and random states keep falling out of the CPU caches). Each stream is
+    nondecreasing in ts, so merging slice after slice keeps the global order.
     """
     heads: list[_Item | None] = [next(s, None) for s in streams]
     bound = min((h[0] for h in heads if h is not None), default=t_end)
     while any(h is not None for h in heads):
         bound += _MERGE_CHUNK_S
-        batch: list[_Item] = []
+        slices: list[list[_Item]] = []
         for i, stream in enumerate(streams):
-            head = heads[i]
+            head, chunk = heads[i], []
             while head is not None and head[0] < bound:
-                batch.append(head)
+                chunk.append(head)
                 head = next(stream, None)
             heads[i] = head
-        # The first five fields are unique, so sorting never compares the lines.
-        batch.sort()
-        yield from batch
+            slices.append(chunk)
+        # The first five fields are unique, so the heap never compares the lines.
+        yield from heapq.merge(*slices)
 
 
 def _r(value: float, digits: int) -> float:
@@ -1117,7 +1117,6 @@ class _Vessel:
     voyage: _Voyage
     ambient: list[float]
     containers: list[_Container]
-    planner: _FailurePlanner
 
 
 @dataclass(slots=True)
@@ -1160,7 +1159,7 @@ class _Simulation:
         for c in containers:
             _plan_defrosts(c, self._rng("defrost", vi, c.ci))
             _plan_resends(c, self._rng("resend", vi, c.ci), cfg.duplicate_rate, cfg.late_rate)
-        vessel = _Vessel(vi, imo, voyage, ambient, containers, planner)
+        vessel = _Vessel(vi, imo, voyage, ambient, containers)
         self._labels.extend(self._planned_labels(vessel))
         return vessel
 
@@ -1168,7 +1167,6 @@ class _Simulation:
         rng = self._rng("container", vi, ci)
         commodity = rng.choices(_COMMODITIES, weights=[c.weight for c in _COMMODITIES])[0]
         return _Container(
-            vi=vi,
             ci=ci,
             cid=_make_container_id(rng, used_cids),
             commodity=commodity,
@@ -1259,8 +1257,7 @@ class _Simulation:
                 ret = temp + 0.5
             if drift is not None and drift.start <= t < drift.end:
                 u = drift.curve[(t - drift.start) // MINUTE]
-                # Bounded by 3 sigma = 0.18 < _FAILURE_NOISE_C.
-                temp = sp + u + _noise(rnd, 0.06)
+                temp = sp + u + _noise(rnd, _FAILURE_NOISE_C / 3.0)  # |noise| <= 3 sigma
                 if t < drift.repair:
                     power = 0.0 if drift.power_off else uniform(0.6, 1.1)  # fans only
                     ret = temp + uniform(0.1, 0.5)
