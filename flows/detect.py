@@ -259,7 +259,8 @@ class Detector:
         pos = v.position_at(r.ts) if v.positions else None
         if c is None:
             c = self.containers[cid] = ContainerState(r.vessel_id, r)
-        c.vessel_id = r.vessel_id  # a container can move to another vessel
+        elif c.vessel_id != r.vessel_id:  # transshipped: the new vessel's clock rules
+            c.vessel_id, c.silence_timer = r.vessel_id, False
         if c.alerts and SILENT in c.alerts:
             self._close(cid, c, SILENT, r.ts)
         if c.window is not None and r.ts >= c.window.start + self._window_us:
@@ -333,8 +334,6 @@ class Detector:
         if w is None:
             start = r.ts - r.ts % self._window_us
             w = c.window = Window(start, temp_min=r.temp_c, temp_max=r.temp_c)
-            deadline = start + self._window_us + self._silence_us
-            heapq.heappush(self._vessel(c.vessel_id).timers, (deadline, _TIMER_WINDOW, cid, start))
         w.count += 1
         temp = r.temp_c
         if temp < w.temp_min:
@@ -355,21 +354,27 @@ class Detector:
             deadline, kind, cid, token = heapq.heappop(timers)
             c = self.containers[cid]
             if c.vessel_id != vessel_id:
+                continue  # moved to another vessel, whose timers now watch it
+            if kind == _TIMER_WINDOW:
+                if c.window is not None and c.window.start == token:
+                    self._close_window(cid, c)
                 continue
-            if kind == _TIMER_SILENCE:
-                last = c.last.ts
-                if last != token:
-                    # The container reported since this timer was set: one timer per
-                    # container, moved on lazily, is far cheaper than one per reading.
-                    heapq.heappush(timers, (last + self._silence_us, kind, cid, last))
-                    continue
-                c.silence_timer = False
-                if SILENT not in c.alerts:
-                    detail = {"silence_min": self.th.silence_min}
-                    self._open(cid, c, SILENT, token, deadline, c.position, detail)
-                    self._dirty.add(cid)
-            elif c.window is not None and c.window.start == token:
-                self._close_window(cid, c)
+            last = c.last.ts
+            if last != token:
+                # The container reported since this timer was set: one timer per
+                # container, moved on lazily, is far cheaper than one per reading.
+                heapq.heappush(timers, (last + self._silence_us, kind, cid, last))
+                continue
+            c.silence_timer = False
+            self._open(cid, c, SILENT, token, deadline, c.position,
+                       {"silence_min": self.th.silence_min})
+            self._dirty.add(cid)
+            if c.window is not None:
+                # An open window always ends after its container's last reading, so
+                # only a silent container can need the vessel's time to close it.
+                end = c.window.start + self._window_us
+                heapq.heappush(timers, (end + self._silence_us, _TIMER_WINDOW, cid,
+                                        c.window.start))
 
     # -- outputs ---------------------------------------------------------------------
 
