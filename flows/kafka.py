@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
+import orjson
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer
@@ -42,8 +44,9 @@ class KafkaUnavailableError(RuntimeError):
 
 def topic_partitions(brokers: str, topics: tuple[str, ...], timeout_s: float) -> list[str]:
     """Partition names like `reefer.telemetry[3]` of existing topics, within a timeout."""
-    admin = AdminClient({"bootstrap.servers": brokers, "socket.connection.setup.timeout.ms":
-                         int(timeout_s * 1000)})
+    # The client's own connection-refused lines would bury the one line said below.
+    admin = AdminClient({"bootstrap.servers": brokers, "log_level": 0,
+                         "socket.connection.setup.timeout.ms": int(timeout_s * 1000)})
     try:
         metadata = admin.list_topics(timeout=timeout_s)
     except KafkaException as exc:
@@ -186,6 +189,9 @@ class _TopicPartition(StatefulSinkPartition[list[tuple[str, bytes]], None]):
             "bootstrap.servers": cfg.brokers,
             "enable.idempotence": True,
             "acks": "all",
+            # Transient warnings (e.g. "coordinator load in progress" at start) are retried
+            # by the client; anything that loses data raises from the delivery callback.
+            "log_level": 3,
             "linger.ms": 20,
             "compression.type": "lz4",
             # Give up on a message only after the flush timeout, never silently.
@@ -257,3 +263,65 @@ def preflight(settings: Settings) -> None:
     if settings.output == "kafka":
         topic_partitions(settings.kafka.brokers, tuple(OUTPUT_TOPICS.values()),
                          settings.kafka.timeout_s)
+
+
+def _topic_and_key(line: bytes) -> tuple[str, bytes]:
+    """Where a record goes: positions by vessel, everything else as telemetry by container.
+
+    Malformed lines go to the telemetry topic (that is where a broken sensor gateway
+    would send them), keyed by whatever container id can be read, else unkeyed.
+    """
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return TELEMETRY, b""
+    if type(obj) is not dict:
+        return TELEMETRY, b""
+    if obj.get("type") == POSITION:
+        return POSITION, str(obj.get("vessel_id", "")).encode()
+    return TELEMETRY, str(obj.get("container_id", "")).encode()
+
+
+def produce_file(path: Path, brokers: str, rate: float = 0.0, timeout_s: float = 60.0
+                 ) -> tuple[int, float]:
+    """Produce a JSONL file's records in file order; return (records, seconds).
+
+    Idempotent, acks=all, Java-compatible key hashing (murmur2) so that every client
+    puts a container on the same partition. `rate` > 0 paces the records per second.
+    """
+    topic_partitions(brokers, INPUT_TOPICS, timeout_s)  # fail fast, clearly
+    producer = Producer({
+        "bootstrap.servers": brokers, "enable.idempotence": True, "acks": "all", "log_level": 3,
+        "partitioner": "murmur2_random", "linger.ms": 50, "compression.type": "lz4",
+        "batch.size": 1 << 20, "queue.buffering.max.messages": 500_000,
+        "delivery.timeout.ms": int(timeout_s * 1000),
+    })
+    deliveries = _Deliveries()
+    started = time.monotonic()
+    sent = 0
+    with path.open("rb") as f:
+        for raw in f:
+            line = raw.rstrip(b"\r\n")
+            if not line.strip():
+                continue
+            topic, key = _topic_and_key(line)
+            while True:
+                try:
+                    producer.produce(topic, line, key or None, on_delivery=deliveries.on_delivery)
+                    break
+                except BufferError:
+                    producer.poll(0.05)
+            sent += 1
+            if rate > 0 and sent % 100 == 0:
+                ahead = sent / rate - (time.monotonic() - started)
+                if ahead > 0:
+                    time.sleep(ahead)
+            if sent % 10_000 == 0:
+                producer.poll(0)
+    remaining = producer.flush(timeout_s)
+    if remaining or deliveries.failure:
+        raise KafkaUnavailableError(
+            f"producing {path} to {brokers}: {remaining} records unacknowledged, "
+            f"first failure: {deliveries.failure}"
+        )
+    return sent, time.monotonic() - started

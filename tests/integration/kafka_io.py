@@ -1,0 +1,147 @@
+"""Helpers for the Kafka integration tests: fresh topics, reading topics, running the flow."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+from deploy.kafka import cluster as kc
+from flows.kafka import OUTPUT_TOPICS
+from flows.sinks import LOCAL_FILES
+
+ROOT = Path(__file__).resolve().parents[2]
+Records = dict[str, list[bytes]]
+
+
+def reset_topics(bootstrap: str, timeout: float = 60.0) -> None:
+    """Delete and recreate the contract's topics, so that each test starts empty."""
+    specs = kc.contract_topics()
+    admin = kc.admin_client(bootstrap)
+    names = [s.name for s in specs]
+    existing = set(admin.list_topics(timeout=10).topics)
+    doomed = [n for n in names if n in existing]
+    if doomed:
+        for fut in admin.delete_topics(doomed, operation_timeout=timeout).values():
+            fut.result(timeout=timeout)
+    deadline = time.monotonic() + timeout
+    while set(names) & set(admin.list_topics(timeout=10).topics):
+        if time.monotonic() > deadline:
+            raise TimeoutError("contract topics were not deleted in time")
+        time.sleep(0.2)
+    while True:  # a just-deleted name can be refused for a moment
+        try:
+            kc.create_topics(bootstrap, specs, timeout=timeout)
+            return
+        except kc.LauncherError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def read_topic(bootstrap: str, topic: str, timeout: float = 60.0) -> list[bytes]:
+    """Every value in a topic up to its current end, partition by partition."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "coldwake-test",
+                         "enable.auto.commit": False, "log_level": 3})
+    try:
+        meta = consumer.list_topics(topic, timeout=10).topics[topic]
+        values: list[bytes] = []
+        for p in sorted(meta.partitions):
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            if high <= low:
+                continue
+            consumer.assign([TopicPartition(topic, p, low)])
+            deadline = time.monotonic() + timeout
+            offset = low
+            while offset < high:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{topic}[{p}] not read to {high} in time")
+                msg = consumer.poll(0.5)
+                if msg is None:
+                    continue
+                if msg.error():
+                    raise KafkaException(msg.error())
+                values.append(msg.value())
+                offset = msg.offset() + 1
+        return values
+    finally:
+        consumer.close()
+
+
+def end_offsets(bootstrap: str, topic: str) -> int:
+    """How many records a topic holds (sum of its partitions' end offsets)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "coldwake-test",
+                         "log_level": 3})
+    try:
+        meta = consumer.list_topics(topic, timeout=10).topics[topic]
+        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                   for p in meta.partitions)
+    finally:
+        consumer.close()
+
+
+def kafka_outputs(bootstrap: str) -> Records:
+    """The flow's Kafka outputs under the local output names."""
+    by_topic = {topic: name for name, topic in OUTPUT_TOPICS.items()}
+    return {by_topic[t]: read_topic(bootstrap, t) for t in OUTPUT_TOPICS.values()}
+
+
+def local_outputs(data_dir: Path) -> Records:
+    return {name: (data_dir / "out" / f).read_bytes().splitlines()
+            for name, f in LOCAL_FILES.items()}
+
+
+def flow_env(data_dir: Path, **settings: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COLDWAKE_")}
+    env.update(COLDWAKE_DATA_DIR=str(data_dir), COLDWAKE_PROGRESS_S="0", PYTHONPATH=str(ROOT))
+    env.update({f"COLDWAKE_{k.upper()}": v for k, v in settings.items()})
+    return env
+
+
+def start_flow(data_dir: Path, recovery: Path | None = None, **settings: str
+               ) -> subprocess.Popen[bytes]:
+    """Start `python -m bytewax.run flows.vessel` with COLDWAKE_<NAME> settings."""
+    cmd = [sys.executable, "-m", "bytewax.run", "flows.vessel"]
+    if recovery is not None:
+        cmd += ["-r", str(recovery), "-s", "1", "-b", "0"]
+    return subprocess.Popen(cmd, cwd=ROOT, env=flow_env(data_dir, **settings),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def finish(proc: subprocess.Popen[bytes], timeout: float = 300) -> str:
+    """Wait for a flow; fail with its stderr unless it exited 0."""
+    _, err = proc.communicate(timeout=timeout)
+    text = err.decode(errors="replace")
+    assert proc.returncode == 0, text[-3000:]
+    return text
+
+
+def identity(name: str, value: bytes) -> bytes:
+    """What makes an output record the same record when it is written again."""
+    obj = orjson.loads(value)
+    if name == "alerts":
+        return f"{obj['alert_id']}|{obj['state']}".encode()
+    if name == "windows":
+        return f"{obj['container_id']}|{obj['window_start']}".encode()
+    if name == "dlq":
+        return orjson.dumps([obj["raw"], obj["error"]])
+    if name == "late":
+        return value
+    return orjson.loads(value)["container_id"].encode()  # rows
+
+
+def distinct(name: str, values: list[bytes]) -> dict[bytes, bytes]:
+    """Records by identity; asserts that any repeat is an exact replay of the first."""
+    out: dict[bytes, bytes] = {}
+    for value in values:
+        key = identity(name, value)
+        if name != "rows":
+            assert out.setdefault(key, value) == value, f"{name}: {key!r} differs on replay"
+        else:
+            out[key] = value  # the table's latest row wins
+    return out

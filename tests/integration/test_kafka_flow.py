@@ -1,0 +1,175 @@
+"""flows.vessel against the real 3-broker vessel cluster: same answers, crashes, failures."""
+
+from __future__ import annotations
+
+import random
+import signal
+import time
+from collections import Counter
+from pathlib import Path
+
+import orjson
+import pytest
+
+from flows.detect import implausible
+from flows.events import Telemetry, parse
+from flows.kafka import produce_file
+from flows.simulator import SimConfig, write_files
+from state.store import TableReader, table_path
+from tests.integration.conftest import KafkaClusters
+from tests.integration.kafka_io import (
+    distinct,
+    end_offsets,
+    finish,
+    kafka_outputs,
+    local_outputs,
+    reset_topics,
+    start_flow,
+)
+
+pytestmark = pytest.mark.integration
+
+COMPARED = ("alerts", "windows", "late")
+
+
+@pytest.fixture
+def vessel(kafka_clusters: KafkaClusters) -> str:
+    """The vessel cluster's brokers, with the contract's topics new and empty."""
+    reset_topics(kafka_clusters.vessel_brokers)
+    return kafka_clusters.vessel_brokers
+
+
+def _simulate(tmp: Path, containers: int, hours: float, seed: int) -> Path:
+    records, _ = write_files(SimConfig(seed=seed, containers=containers, hours=hours), tmp)
+    return records
+
+
+def _file_mode(records: Path, data_dir: Path) -> dict[str, dict[bytes, bytes]]:
+    finish(start_flow(data_dir, input=f"file:{records}"))
+    return {name: distinct(name, values) for name, values in local_outputs(data_dir).items()}
+
+
+def _kafka_mode(brokers: str) -> dict[str, dict[bytes, bytes]]:
+    return {name: distinct(name, values) for name, values in kafka_outputs(brokers).items()}
+
+
+def _assert_same_results(kafka: dict[str, dict[bytes, bytes]],
+                         files: dict[str, dict[bytes, bytes]]) -> None:
+    for name in COMPARED:
+        assert kafka[name] == files[name], f"{name}: Kafka mode differs from file mode"
+    # Dead letters name their source (topic[partition]@offset vs file:line): compare
+    # the records and reasons.
+    assert kafka["dlq"].keys() == files["dlq"].keys()
+
+
+def test_kafka_mode_gives_the_same_results_as_file_mode(vessel: str, tmp_path: Path) -> None:
+    records = _simulate(tmp_path, containers=150, hours=24, seed=5)
+    produce_file(records, vessel)
+    expected = _file_mode(records, tmp_path / "file")
+
+    err = finish(start_flow(tmp_path / "kafka", input="kafka", output="kafka", brokers=vessel,
+                            kafka_stop_at_end="1"))
+    got = _kafka_mode(vessel)
+    _assert_same_results(got, expected)
+    assert len(got["alerts"]) >= 20 and "input ended" in err
+
+    # The compacted container-state topic ends with the rows of the local table.
+    with TableReader(table_path(tmp_path / "kafka")) as table:
+        assert {k.encode(): v for k, v in table.items()} == got["rows"]
+        assert table.count() == 150
+
+
+def test_kill_9_three_times_while_consuming_then_resume(vessel: str, tmp_path: Path) -> None:
+    records = _simulate(tmp_path, containers=700, hours=48, seed=8)
+    assert sum(1 for _ in records.open("rb")) >= 200_000
+    produce_file(records, vessel)
+    expected = _file_mode(records, tmp_path / "file")
+    windows_total = len(expected["windows"])
+
+    seed = random.randrange(1 << 30)
+    shares = sorted(random.Random(seed).uniform(0.05, 0.9) for _ in range(3))
+    settings = {"input": "kafka", "output": "kafka", "brokers": vessel,
+                "kafka_stop_at_end": "1"}
+    recovery = tmp_path / "recovery"
+    for share in shares:
+        proc = start_flow(tmp_path / "kafka", recovery, **settings)
+        while end_offsets(vessel, "reefer.windows") < share * windows_total:
+            if proc.poll() is not None:
+                pytest.fail(f"run ended before {share:.0%} of the windows (seed {seed})")
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finish(start_flow(tmp_path / "kafka", recovery, **settings))
+
+    # `distinct` also asserts that every repeated record is an exact replay.
+    _assert_same_results(_kafka_mode(vessel), expected)
+
+
+def _accounting(records: Path) -> Counter[str]:
+    """What the contract says must become of each input reading, computed independently."""
+    latest: dict[str, int] = {}
+    tally: Counter[str] = Counter()
+    for line in records.open("rb"):
+        r = parse(line.rstrip(b"\n"), "x")
+        if not isinstance(r, Telemetry):
+            tally["dead letters" if type(r).__name__ == "DeadLetter" else "positions"] += 1
+            continue
+        last = latest.get(r.container_id)
+        if last is not None and r.ts <= last:
+            tally["duplicates" if r.ts == last else "late"] += 1
+            continue
+        latest[r.container_id] = r.ts
+        tally["in windows" if implausible(r) is None and not r.defrost else "not windowed"] += 1
+    return tally
+
+
+def test_a_vessel_broker_killed_mid_run_loses_nothing(
+    kafka_clusters: KafkaClusters, vessel: str, tmp_path: Path
+) -> None:
+    records = _simulate(tmp_path, containers=400, hours=48, seed=9)
+    produce_file(records, vessel)
+    expected = _file_mode(records, tmp_path / "file")
+
+    proc = start_flow(tmp_path / "kafka", input="kafka", output="kafka", brokers=vessel,
+                      kafka_stop_at_end="1")
+    while end_offsets(vessel, "reefer.windows") < 0.1 * len(expected["windows"]):
+        assert proc.poll() is None, "the run ended before the broker could be killed"
+        time.sleep(0.05)
+    kafka_clusters.kill_broker("vessel", 2)
+    try:
+        time.sleep(3)
+        assert proc.poll() is None or proc.returncode == 0
+    finally:
+        kafka_clusters.start_broker("vessel", 2)
+    finish(proc)
+
+    got = _kafka_mode(vessel)
+    _assert_same_results(got, expected)
+    tally = _accounting(records)
+    windowed = sum(orjson.loads(w)["count"] for w in got["windows"].values())
+    assert windowed == tally["in windows"]
+    late_readings = [v for v in got["late"].values() if b'"reefer.telemetry"' in v]
+    assert len(late_readings) == tally["late"]
+    assert len(got["dlq"]) == tally["dead letters"]
+
+
+def test_unreachable_brokers_give_a_clear_error_within_the_timeout(tmp_path: Path) -> None:
+    started = time.monotonic()
+    proc = start_flow(tmp_path, input="kafka", brokers="127.0.0.1:1", kafka_timeout_s="3")
+    _, err = proc.communicate(timeout=60)
+    elapsed = time.monotonic() - started
+    lines = err.decode().strip().splitlines()
+    assert proc.returncode == 2
+    assert len(lines) == 1 and "no Kafka broker answered at 127.0.0.1:1 within 3 s" in lines[0]
+    assert elapsed < 3 + 10  # the timeout plus interpreter start-up, never a hang
+
+
+def test_a_missing_topic_is_a_clear_error(kafka_clusters: KafkaClusters, tmp_path: Path) -> None:
+    # The shore cluster holds none of the vessel's input topics.
+    proc = start_flow(tmp_path, input="kafka", brokers=kafka_clusters.shore_brokers,
+                      kafka_timeout_s="5")
+    _, err = proc.communicate(timeout=60)
+    lines = err.decode().strip().splitlines()
+    assert proc.returncode == 2
+    assert len(lines) == 1 and "topic 'vessel.position' does not exist" in lines[0]
+    assert "never auto-creates topics" in lines[0]
