@@ -1253,3 +1253,27 @@ def start_broker(
     log.info("%s is back in %.1f s", b.name, time.monotonic() - started)
     return b
 
+
+def reset_topics(bootstrap: str, timeout: float = 60.0) -> None:
+    """Delete and recreate the contract's topics, so that each test starts empty."""
+    specs = contract_topics()
+    admin = admin_client(bootstrap)
+    names = [s.name for s in specs]
+    existing = set(admin.list_topics(timeout=10).topics)
+    doomed = [n for n in names if n in existing]
+    if doomed:
+        for fut in admin.delete_topics(doomed, operation_timeout=timeout).values():
+            fut.result(timeout=timeout)
+    deadline = time.monotonic() + timeout
+    while set(names) & set(admin.list_topics(timeout=10).topics):
+        if time.monotonic() > deadline:
+            raise TimeoutError("contract topics were not deleted in time")
+        time.sleep(0.2)
+    while True:  # a just-deleted name can be refused for a moment
+        try:
+            create_topics(bootstrap, specs, timeout=timeout)
+            return
+        except LauncherError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)

@@ -1,4 +1,4 @@
-"""Helpers for the Kafka integration tests: fresh topics, reading topics, running the flow."""
+"""Helpers for the Kafka integration tests: reading topics, running the flow."""
 
 from __future__ import annotations
 
@@ -11,37 +11,11 @@ from pathlib import Path
 import orjson
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from deploy.kafka import cluster as kc
 from flows.kafka import OUTPUT_TOPICS
 from flows.sinks import LOCAL_FILES
 
 ROOT = Path(__file__).resolve().parents[2]
 Records = dict[str, list[bytes]]
-
-
-def reset_topics(bootstrap: str, timeout: float = 60.0) -> None:
-    """Delete and recreate the contract's topics, so that each test starts empty."""
-    specs = kc.contract_topics()
-    admin = kc.admin_client(bootstrap)
-    names = [s.name for s in specs]
-    existing = set(admin.list_topics(timeout=10).topics)
-    doomed = [n for n in names if n in existing]
-    if doomed:
-        for fut in admin.delete_topics(doomed, operation_timeout=timeout).values():
-            fut.result(timeout=timeout)
-    deadline = time.monotonic() + timeout
-    while set(names) & set(admin.list_topics(timeout=10).topics):
-        if time.monotonic() > deadline:
-            raise TimeoutError("contract topics were not deleted in time")
-        time.sleep(0.2)
-    while True:  # a just-deleted name can be refused for a moment
-        try:
-            kc.create_topics(bootstrap, specs, timeout=timeout)
-            return
-        except kc.LauncherError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
 
 
 def read_topic(bootstrap: str, topic: str, timeout: float = 60.0) -> list[bytes]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from deploy.kafka.cluster import reset_topics
 from flows.detect import implausible
 from flows.events import Telemetry, parse
 from flows.kafka import produce_file
@@ -23,7 +24,6 @@ from tests.integration.kafka_io import (
     finish,
     kafka_outputs,
     local_outputs,
-    reset_topics,
     start_flow,
 )
 
