@@ -83,6 +83,11 @@ class _KafkaPartition(StatefulSourcePartition[Batch, int]):
             "enable.auto.commit": False,
             "enable.partition.eof": True,
             "socket.connection.setup.timeout.ms": int(cfg.timeout_s * 1000),
+            # One consumer per partition: librdkafka's default 64 MB prefetch each
+            # would take most of an edge box's memory for no gain in throughput.
+            "queued.max.messages.kbytes": 8192,
+            "fetch.max.bytes": 8 << 20,
+            "log_level": 3,
         })
         self._next = OFFSET_BEGINNING if resume is None else resume
         self._end: int | None = None
@@ -194,6 +199,7 @@ class _TopicPartition(StatefulSinkPartition[list[tuple[str, bytes]], None]):
             "log_level": 3,
             "linger.ms": 20,
             "compression.type": "lz4",
+            "queue.buffering.max.kbytes": 65536,
             # Give up on a message only after the flush timeout, never silently.
             "delivery.timeout.ms": int(cfg.timeout_s * 1000),
             "socket.connection.setup.timeout.ms": int(cfg.timeout_s * 1000),

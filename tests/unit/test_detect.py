@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from flows.detect import Thresholds, alert_id
+import orjson
+
+from flows.detect import Detector, Thresholds, alert_id
 from flows.events import parse_ts
-from tests.unit.helpers import BOX, OTHER, VESSEL, at, fix, kinds, reading, run
+from tests.unit.helpers import BOX, OTHER, VESSEL, at, fix, kinds, reading, records, run
 
 WARM = -15.9  # 2.1 above the -18.0 setpoint
 
@@ -171,8 +173,6 @@ def test_late_reading_changes_nothing_and_is_written_with_late_by() -> None:
 
 
 def _obj(line: bytes) -> dict[str, object]:
-    import orjson
-
     return dict(orjson.loads(line))
 
 
@@ -220,15 +220,36 @@ def test_thresholds_are_configurable() -> None:
     assert [w["count"] for w in windows] == [3]
 
 
-def test_container_state_row_reflects_latest_reading_and_open_alerts() -> None:
-    *_, d = run([fix(0, lat=7.0), reading(0, power_kw=0), reading(5, power_kw=0)])
-    d.process([])
-    # drain() was already called by run(); a new change is needed to produce a row
-    rows = dict(d.drain().rows)
-    assert rows == {}
-    *_, d = run([fix(0, lat=7.0), reading(0, power_kw=0)])
-    from tests.unit.helpers import records
+def test_table_row_holds_the_latest_reading_open_alerts_and_position() -> None:
+    d = Detector()
+    d.process(records([fix(0, lat=7.0), reading(0, power_kw=0)]))
+    assert orjson.loads(dict(d.drain().rows)[BOX])["open_alerts"] == []
     d.process(records([reading(5, power_kw=0)]))
-    import orjson
     row = orjson.loads(dict(d.drain().rows)[BOX])
-    assert row["open_alerts"] == ["power_loss"] and row["lat"] == 7.0 and row["ts"] == at(5)
+    assert row["open_alerts"] == ["power_loss"] and row["ts"] == at(5)
+    assert (row["lat"], row["sog_kn"], row["power_kw"]) == (7.0, 15.0, 0)
+    assert row["alert_ids"] == {"power_loss": alert_id(BOX, "power_loss", parse_ts(at(0)))}
+    d.process([])
+    assert d.drain().rows == []  # nothing changed, nothing to write
+
+
+def test_a_late_and_a_duplicate_reading_leave_the_table_alone() -> None:
+    d = Detector()
+    d.process(records([reading(10)]))
+    d.drain()
+    d.process(records([reading(10), reading(5)]))
+    assert d.drain().rows == []
+
+
+def test_a_transshipped_container_is_watched_by_its_new_vessels_clock() -> None:
+    b = "IMO9999999"
+    alerts, *_ = run([
+        reading(0),
+        reading(10, vessel_id=b),                 # moved to vessel B
+        reading(60, container_id=OTHER),          # A's clock: would make BOX silent on A
+        reading(15, container_id="TGHU9999995", vessel_id=b),
+        reading(41, container_id="TGHU9999995", vessel_id=b),  # B's clock passes 10 + 30
+    ])
+    silent = [a for a in alerts if a["container_id"] == BOX]
+    assert [(a["kind"], a["vessel_id"], a["started_at"]) for a in silent] == [
+        ("sensor_silent", b, at(10))]
