@@ -47,6 +47,15 @@ class Thresholds:
     door_speed_kn: float = 2.0
 
 
+def _json(obj: Any) -> bytes:
+    """Compact JSON bytes of `obj`, sized to fit.
+
+    orjson.dumps returns bytes that still hold its whole working buffer (4 KB in
+    3.13); outputs wait in batches before a sink takes them, so keep a tight copy.
+    """
+    return bytes(memoryview(orjson.dumps(obj)))
+
+
 def alert_id(container_id: str, kind: str, started_at: int) -> str:
     """Deterministic alert id: the same alert gets the same id on every replay."""
     text = f"{container_id}|{kind}|{format_ts(started_at)}"
@@ -195,7 +204,7 @@ class Detector:
             else:
                 assert type(r) is DeadLetter
                 self.counts["dead_letters"] += 1
-                self.out.dlq.append((r.source, orjson.dumps(r.to_json())))
+                self.out.dlq.append((r.source, _json(r.to_json())))
 
     def end_of_input(self) -> None:
         """The input ended: every open window closes (alerts stay open)."""
@@ -219,7 +228,7 @@ class Detector:
         out = self.out
         if rows:
             for cid in sorted(self._dirty):
-                out.rows.append((cid, orjson.dumps(self._row(cid, self.containers[cid]))))
+                out.rows.append((cid, _json(self._row(cid, self.containers[cid]))))
             self._dirty.clear()
         self.out = Outputs(position=out.position)
         return out
@@ -416,7 +425,7 @@ class Detector:
             "lon": a.lon,
             "detail": a.detail,
         }
-        self.out.alerts.append((cid, orjson.dumps(record)))
+        self.out.alerts.append((cid, _json(record)))
 
     def _close_window(self, cid: str, c: ContainerState) -> None:
         w = c.window
@@ -440,14 +449,14 @@ class Detector:
             "lon": lon,
         }
         self.counts["windows"] += 1
-        self.out.windows.append((cid, orjson.dumps(record)))
+        self.out.windows.append((cid, _json(record)))
 
     def _late(self, key: str, raw: bytes, late_by_us: int, counter: str) -> None:
         self.counts[counter] += 1
         record = orjson.loads(raw)
         late_by_s = late_by_us / US_PER_S
         record["late_by_s"] = int(late_by_s) if late_by_s.is_integer() else late_by_s
-        self.out.late.append((key, orjson.dumps(record)))
+        self.out.late.append((key, _json(record)))
 
     def _row(self, cid: str, c: ContainerState) -> dict[str, Any]:
         r, p = c.last, c.position

@@ -85,7 +85,7 @@ class _KafkaPartition(StatefulSourcePartition[Batch, int]):
             "socket.connection.setup.timeout.ms": int(cfg.timeout_s * 1000),
             # One consumer per partition: librdkafka's default 64 MB prefetch each
             # would take most of an edge box's memory for no gain in throughput.
-            "queued.max.messages.kbytes": 8192,
+            "queued.max.messages.kbytes": 2048,
             "fetch.max.bytes": 8 << 20,
             "log_level": 3,
         })
@@ -199,7 +199,10 @@ class _TopicPartition(StatefulSinkPartition[list[tuple[str, bytes]], None]):
             "log_level": 3,
             "linger.ms": 20,
             "compression.type": "lz4",
-            "queue.buffering.max.kbytes": 65536,
+            # A bounded queue is backpressure (produce() waits for acks) instead of
+            # hundreds of MB of outputs buffered in front of a slow cluster.
+            "queue.buffering.max.kbytes": 16384,
+            "queue.buffering.max.messages": 50_000,
             # Give up on a message only after the flush timeout, never silently.
             "delivery.timeout.ms": int(cfg.timeout_s * 1000),
             "socket.connection.setup.timeout.ms": int(cfg.timeout_s * 1000),

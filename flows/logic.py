@@ -98,7 +98,8 @@ class _Progress:
         _log(
             f"progress: {position:,} records ({rate:,.0f}/s), {counts['readings']:,} readings, "
             f"{opened:,} alerts opened, {counts['windows']:,} windows, "
-            f"{counts['dead_letters']:,} dead letters, {counts['late_readings']:,} late"
+            f"{counts['dead_letters']:,} dead letters, {counts['late_readings']:,} late, "
+            f"{core.merge.buffered:,} waiting for the watermark"
         )
         self._last, self._last_position = now, position
 

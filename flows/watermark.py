@@ -96,6 +96,11 @@ class PartitionMerge:
         return self._release()
 
     @property
+    def buffered(self) -> int:
+        """Records waiting for the watermark."""
+        return len(self._heap)
+
+    @property
     def ended(self) -> bool:
         """True once every partition has ended."""
         return bool(self._parts) and all(p.state is PartState.ENDED for p in self._parts)
