@@ -150,7 +150,25 @@ def _new_cache() -> Cache:
     return Cache(16 * _MIB)
 
 
-class TableWriter:
+class _Closable:
+    """`with` support for the table's handles: leaving the block closes them."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class TableWriter(_Closable):
     """The single writer of the table (the flow's sink).
 
     Opens the table at `path`, creating it and its parent directories if needed.
@@ -293,16 +311,6 @@ class TableWriter:
             raise StoreError(f"the container-state table writer for {self._path} is closed")
         return self._db
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _open_error(path: Path, exc: Exception) -> StoreError:
@@ -328,7 +336,7 @@ def _identity(path: Path) -> bytes | None:
         return None
 
 
-class TableReader:
+class TableReader(_Closable):
     """A read-only view of the table, usable while the writer's process runs.
 
     Opens the table as a RocksDB secondary instance (with a private scratch
@@ -517,13 +525,3 @@ class TableReader:
             raise StoreError(f"the container-state table reader for {self._path} is closed")
         return self._data
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
