@@ -89,11 +89,6 @@ def _plausible(r: Telemetry) -> bool:
 _EPSILON: Final = 1e-9
 
 
-def deviation(r: Telemetry) -> float:
-    """temp_c - setpoint_c."""
-    return r.temp_c - r.setpoint_c
-
-
 @dataclass(slots=True)
 class Outputs:
     """Output records collected since the last drain, as (key, JSON bytes)."""
@@ -195,10 +190,11 @@ class Detector:
 
     def process(self, records: Iterable[Record]) -> None:
         """Apply the rules to records in canonical order, collecting outputs."""
+        reading = self._reading
         for r in records:
             self.out.position += 1
             if type(r) is Telemetry:
-                self._reading(r)
+                reading(r)
             elif type(r) is Position:
                 self._position(r)
             else:
@@ -279,10 +275,26 @@ class Detector:
             if c.alerts and FAULT in c.alerts:
                 self._close(cid, c, FAULT, r.ts)
             if not r.defrost:
-                dev = deviation(r)
-                if c.excursion_start is not None or abs(dev) > self._tolerance:
+                temp = r.temp_c
+                dev = temp - r.setpoint_c
+                out_of_range = abs(dev) > self._tolerance
+                if out_of_range or c.excursion_start is not None:
                     self._excursion(cid, c, r, dev, pos)
-                self._count_in_window(cid, c, r, dev, pos)
+                # Count the reading in its window (inline: this runs for nearly every one).
+                w = c.window
+                if w is None:
+                    start = r.ts - r.ts % self._window_us
+                    w = c.window = Window(start, temp_min=temp, temp_max=temp)
+                elif temp < w.temp_min:
+                    w.temp_min = temp
+                elif temp > w.temp_max:
+                    w.temp_max = temp
+                w.count += 1
+                w.temp_sum += temp
+                w.power_sum += r.power_kw
+                w.out_of_range += out_of_range
+                w.setpoint_c = r.setpoint_c
+                w.position = pos
             if r.power_kw < _NO_POWER_KW or c.no_power is not None:
                 self._power(cid, c, r, pos)
             if r.door_open or (c.alerts and DOOR in c.alerts):
@@ -335,26 +347,6 @@ class Detector:
                 self._close(cid, c, DOOR, r.ts)
         elif DOOR not in c.alerts and pos is not None and pos.sog_kn > self.th.door_speed_kn:
             self._open(cid, c, DOOR, r.ts, r.ts, pos, {"sog_kn": pos.sog_kn})
-
-    def _count_in_window(
-        self, cid: str, c: ContainerState, r: Telemetry, dev: float, pos: Position | None
-    ) -> None:
-        w = c.window
-        if w is None:
-            start = r.ts - r.ts % self._window_us
-            w = c.window = Window(start, temp_min=r.temp_c, temp_max=r.temp_c)
-        w.count += 1
-        temp = r.temp_c
-        if temp < w.temp_min:
-            w.temp_min = temp
-        elif temp > w.temp_max:
-            w.temp_max = temp
-        w.temp_sum += temp
-        w.power_sum += r.power_kw
-        if abs(dev) > self._tolerance:
-            w.out_of_range += 1
-        w.setpoint_c = r.setpoint_c
-        w.position = pos
 
     def _fire_timers(self, vessel_id: str, v: VesselState) -> None:
         """The vessel's event time moved: open silences and close windows that are due."""

@@ -313,33 +313,32 @@ def _position(obj: dict[str, Any], raw: bytes) -> Position:
     return Position(vessel_id, ts, lat, lon, sog, cog, raw)
 
 
-def _load(raw: bytes) -> tuple[Any, bool]:
-    """The decoded JSON, and whether it may hold non-finite numbers."""
-    try:
-        return orjson.loads(raw), False
-    except orjson.JSONDecodeError as exc:
-        if "infinity" in str(exc):
-            # orjson refuses 1e999 outright; the stdlib reads it as inf so that the
-            # reason can name the field.
-            return json.loads(raw), True
-        try:
-            raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise InvalidRecordError("not UTF-8") from None
-        raise InvalidRecordError(f"not valid JSON: {exc}") from None
-
-
 def parse(raw: bytes, source: str) -> Record:
     """Parse one input record; anything off-contract becomes a `DeadLetter`."""
     try:
-        obj, non_finite = _load(raw)
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        if "infinity" not in str(exc):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return DeadLetter("not UTF-8", source, raw)
+            return DeadLetter(f"not valid JSON: {exc}", source, raw)
+        # orjson refuses 1e999 outright; the stdlib reads it as inf so that the
+        # reason can name the field.
+        return _checked(json.loads(raw), raw, source, fast=False)
+    # orjson never yields inf or NaN, so the fast path need not look for them.
+    return _checked(obj, raw, source, fast=True)
+
+
+def _checked(obj: Any, raw: bytes, source: str, fast: bool) -> Record:
+    try:
         if type(obj) is not dict:
             raise InvalidRecordError(f"not a JSON object but {_json_type(obj)}")
         kind = obj.get("type")
         if kind == TELEMETRY:
-            # orjson never yields inf or NaN, so the fast path need not look for them.
-            fast = None if non_finite else _telemetry_fast(obj, raw)
-            return fast if fast is not None else _telemetry(obj, raw)
+            reading = _telemetry_fast(obj, raw) if fast else None
+            return reading if reading is not None else _telemetry(obj, raw)
         if kind == POSITION:
             return _position(obj, raw)
         if kind is None:
