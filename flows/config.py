@@ -69,6 +69,8 @@ def _get(
         return default
     try:
         return convert(text)
+    except ConfigError:
+        raise
     except (ValueError, TypeError):
         raise ConfigError(f"{name}={text!r} is not valid: {hint}") from None
 
