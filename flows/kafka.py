@@ -126,8 +126,10 @@ class _KafkaPartition(StatefulSourcePartition[Batch, int]):
         now = time.monotonic()
         if records:
             self._quiet_since, self._state = now, PartState.ACTIVE
-        elif self._state is PartState.ACTIVE and now - self._quiet_since >= self._cfg.idle_s:
-            self._state = PartState.IDLE  # nothing to read for a while: stop holding others
+        elif now - self._quiet_since >= self._cfg.idle_s:
+            # Nothing to read for a while: stop holding the others back, and say so
+            # again every timeout (the merge voids idle claims when a stream resumes).
+            self._quiet_since, self._state = now, PartState.IDLE
             return [Batch(self._index, self._parts, [], PartState.IDLE)]
         else:
             return []

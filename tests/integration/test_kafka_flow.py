@@ -173,3 +173,29 @@ def test_a_missing_topic_is_a_clear_error(kafka_clusters: KafkaClusters, tmp_pat
     assert proc.returncode == 2
     assert len(lines) == 1 and "topic 'vessel.position' does not exist" in lines[0]
     assert "never auto-creates topics" in lines[0]
+
+
+def test_live_mode_keeps_up_while_empty_partitions_stay_idle(
+    vessel: str, tmp_path: Path
+) -> None:
+    """No stop-at-end: the flow waits for data, and two of the three position partitions
+    never receive any; the idle rule must keep them from stalling the merge."""
+    records = _simulate(tmp_path, containers=60, hours=12, seed=12)
+    expected = _file_mode(records, tmp_path / "file")
+    proc = start_flow(tmp_path / "live", input="kafka", output="kafka", brokers=vessel,
+                      idle_s="1")
+    try:
+        time.sleep(3)  # the flow is up and waiting on empty topics
+        assert proc.poll() is None
+        produce_file(records, vessel, rate=20_000)
+        deadline = time.monotonic() + 60
+        # Every alert that file mode raised shows up while the input is still open.
+        while len(_kafka_mode(vessel)["alerts"]) < len(expected["alerts"]):
+            assert time.monotonic() < deadline, "live flow did not catch up"
+            assert proc.poll() is None
+            time.sleep(0.5)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    got = _kafka_mode(vessel)
+    assert got["alerts"] == expected["alerts"]
