@@ -31,12 +31,21 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def bare_consume(brokers: str) -> tuple[int, float]:
     """Drain both input topics with one consumer and orjson.loads; (records, seconds)."""
-    consumer = Consumer({"bootstrap.servers": brokers, "group.id": "coldwake-bench",
-                         "enable.auto.commit": False, "log_level": 3})
-    parts = [TopicPartition(*_split(name), 0)
-             for name in topic_partitions(brokers, (POSITION, TELEMETRY), 30)]
-    ends = {(tp.topic, tp.partition): consumer.get_watermark_offsets(tp, timeout=10)[1]
-            for tp in parts}
+    consumer = Consumer(
+        {
+            "bootstrap.servers": brokers,
+            "group.id": "coldwake-bench",
+            "enable.auto.commit": False,
+            "log_level": 3,
+        }
+    )
+    parts = [
+        TopicPartition(*_split(name), 0)
+        for name in topic_partitions(brokers, (POSITION, TELEMETRY), 30)
+    ]
+    ends = {
+        (tp.topic, tp.partition): consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in parts
+    }
     remaining = sum(ends.values())
     consumer.assign(parts)
     started = time.perf_counter()
@@ -74,24 +83,52 @@ def main() -> None:
         print("starting the local clusters…", flush=True)
         brokers = kc.up(home).deployment.vessel.bootstrap
     try:
-        subprocess.run([sys.executable, "-m", "flows.simulator", "--out", str(work), "--seed",
-                        "7", "--containers", str(args.containers), "--hours", str(args.hours)],
-                       cwd=ROOT, check=True, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "flows.simulator",
+                "--out",
+                str(work),
+                "--seed",
+                "7",
+                "--containers",
+                str(args.containers),
+                "--hours",
+                str(args.hours),
+            ],
+            cwd=ROOT,
+            check=True,
+            stderr=subprocess.DEVNULL,
+        )
         records = work / "records.jsonl"
         kc.reset_topics(brokers)
         sent, took = produce_file(records, brokers)
         readings = sum(1 for line in records.open("rb") if b'"reefer.telemetry"' in line)
-        print(f"input: {sent:,} records ({readings:,} readings) produced in {took:.1f} s "
-              f"({sent / took:,.0f}/s)", flush=True)
+        print(
+            f"input: {sent:,} records ({readings:,} readings) produced in {took:.1f} s "
+            f"({sent / took:,.0f}/s)",
+            flush=True,
+        )
 
         count, bare_s = bare_consume(brokers)
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "COLDWAKE_INPUT": "kafka",
-               "COLDWAKE_OUTPUT": "kafka", "COLDWAKE_BROKERS": brokers,
-               "COLDWAKE_KAFKA_STOP_AT_END": "1", "COLDWAKE_DATA_DIR": str(work / "data"),
-               "COLDWAKE_PROGRESS_S": "10"}
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "COLDWAKE_INPUT": "kafka",
+            "COLDWAKE_OUTPUT": "kafka",
+            "COLDWAKE_BROKERS": brokers,
+            "COLDWAKE_KAFKA_STOP_AT_END": "1",
+            "COLDWAKE_DATA_DIR": str(work / "data"),
+            "COLDWAKE_PROGRESS_S": "10",
+        }
         started = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "bytewax.run", "flows.vessel"],
-                                cwd=ROOT, env=env, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bytewax.run", "flows.vessel"],
+            cwd=ROOT,
+            env=env,
+            stderr=subprocess.PIPE,
+        )
         assert proc.stderr is not None
         err = proc.stderr.read().decode()
         _, status, usage = os.wait4(proc.pid, 0)
@@ -101,10 +138,14 @@ def main() -> None:
         summary = next((line for line in err.splitlines() if "input ended" in line), "")
 
         print(f"{'what (1 worker)':<48} {'readings/s':>12} {'wall s':>8} {'peak RSS':>9}")
-        print(f"{'bare consumer + orjson.loads (records/s)':<48} {count / bare_s:>12,.0f} "
-              f"{bare_s:>8.1f}")
-        print(f"{'flows.vessel, Kafka in and out':<48} {readings / flow_s:>12,.0f} "
-              f"{flow_s:>8.1f} {usage.ru_maxrss // 1024:>6} MB")
+        print(
+            f"{'bare consumer + orjson.loads (records/s)':<48} {count / bare_s:>12,.0f} "
+            f"{bare_s:>8.1f}"
+        )
+        print(
+            f"{'flows.vessel, Kafka in and out':<48} {readings / flow_s:>12,.0f} "
+            f"{flow_s:>8.1f} {usage.ru_maxrss // 1024:>6} MB"
+        )
         print(f"flow's own count: {summary.removeprefix('coldwake: ')}")
     finally:
         if args.brokers is None:

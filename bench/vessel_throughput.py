@@ -53,15 +53,16 @@ op.output("out", op.stateful_map("count", keyed, count), Null())
 """
 
 
-def _run(cmd: list[str], env: dict[str, str], profile_to: Path | None = None
-         ) -> tuple[float, int, str]:
+def _run(
+    cmd: list[str], env: dict[str, str], profile_to: Path | None = None
+) -> tuple[float, int, str]:
     """Run a command; return wall seconds, peak RSS in MB, and its stderr."""
     if profile_to is not None:
-        cmd = [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", str(profile_to),
-               *cmd[1:]]
+        cmd = [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", str(profile_to), *cmd[1:]]
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     assert proc.stderr is not None
     err = proc.stderr.read().decode()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -75,39 +76,67 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--containers", type=int, default=2000)
     parser.add_argument("--hours", type=float, default=44.0)
-    parser.add_argument("--profile", action="store_true",
-                        help="also profile the flow with pyinstrument (pip install pyinstrument)")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also profile the flow with pyinstrument (pip install pyinstrument)",
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="coldwake-bench-"))
     t = time.perf_counter()
     # The simulator runs in its own process: what it holds in memory would otherwise
     # count in the peak RSS of every child forked from here.
-    subprocess.run([sys.executable, "-m", "flows.simulator", "--out", str(work), "--seed", "7",
-                    "--containers", str(args.containers), "--hours", str(args.hours)],
-                   cwd=ROOT, check=True, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flows.simulator",
+            "--out",
+            str(work),
+            "--seed",
+            "7",
+            "--containers",
+            str(args.containers),
+            "--hours",
+            str(args.hours),
+        ],
+        cwd=ROOT,
+        check=True,
+        stderr=subprocess.DEVNULL,
+    )
     records = work / "records.jsonl"
     with records.open("rb") as f:
         count = readings = 0
         for line in f:
             count += 1
             readings += b'"reefer.telemetry"' in line
-    print(f"input: {count:,} records, {readings:,} readings from {args.containers:,} "
-          f"containers ({time.perf_counter() - t:.1f} s to simulate) in {records}", flush=True)
+    print(
+        f"input: {count:,} records, {readings:,} readings from {args.containers:,} "
+        f"containers ({time.perf_counter() - t:.1f} s to simulate) in {records}",
+        flush=True,
+    )
 
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLDWAKE_INPUT": f"file:{records}",
-           "COLDWAKE_DATA_DIR": str(work / "data"), "COLDWAKE_PROGRESS_S": "0"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "COLDWAKE_INPUT": f"file:{records}",
+        "COLDWAKE_DATA_DIR": str(work / "data"),
+        "COLDWAKE_PROGRESS_S": "0",
+    }
     profile = work / "profile.txt" if args.profile else None
-    flow_s, flow_rss, err = _run([sys.executable, "-m", "bytewax.run", "flows.vessel"], env,
-                                 profile)
+    flow_s, flow_rss, err = _run(
+        [sys.executable, "-m", "bytewax.run", "flows.vessel"], env, profile
+    )
     # Bytewax's FileSource dies on a non-UTF-8 line, so the baseline reads a copy without.
     clean = work / "records-utf8.jsonl"
     with records.open("rb") as f, clean.open("wb") as out:
         out.writelines(line for line in f if line.isascii())
     bare_py = work / "bare.py"
     bare_py.write_text(BARE_FLOW.format(path=str(clean)))
-    bare_s, bare_rss, _ = _run([sys.executable, "-m", "bytewax.run", str(bare_py)],
-                               {**env, "PYTHONPATH": f"{work}:{ROOT}"})
+    bare_s, bare_rss, _ = _run(
+        [sys.executable, "-m", "bytewax.run", str(bare_py)], {**env, "PYTHONPATH": f"{work}:{ROOT}"}
+    )
 
     # Last, so that the lines held in memory do not count in the children's peak RSS
     # (a forked child starts out sharing the parent's pages).
@@ -122,10 +151,14 @@ def main() -> None:
 
     summary = next((line for line in err.splitlines() if "input ended" in line), "")
     print(f"{'what (1 worker)':<44} {'readings/s':>12} {'wall s':>8} {'peak RSS':>9}")
-    print(f"{'flows.vessel, file in, local out':<44} {readings / flow_s:>12,.0f} "
-          f"{flow_s:>8.1f} {flow_rss:>6} MB")
-    print(f"{'bare bytewax stateful_map by container':<44} {readings / bare_s:>12,.0f} "
-          f"{bare_s:>8.1f} {bare_rss:>6} MB")
+    print(
+        f"{'flows.vessel, file in, local out':<44} {readings / flow_s:>12,.0f} "
+        f"{flow_s:>8.1f} {flow_rss:>6} MB"
+    )
+    print(
+        f"{'bare bytewax stateful_map by container':<44} {readings / bare_s:>12,.0f} "
+        f"{bare_s:>8.1f} {bare_rss:>6} MB"
+    )
     print(f"{'orjson.loads alone (records/s)':<44} {loads:>12,.0f}")
     print(f"flow's own count: {summary.removeprefix('coldwake: ')}")
     if profile is not None:

@@ -141,8 +141,9 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every setting; raise `ConfigError` on the first bad one."""
     env = os.environ if env is None else env
     g = _get
-    inp = g(env, "COLDWAKE_INPUT", InputSpec("sim"), _input,
-            "use sim, kafka or file:PATH[,PATH...]")
+    inp = g(
+        env, "COLDWAKE_INPUT", InputSpec("sim"), _input, "use sim, kafka or file:PATH[,PATH...]"
+    )
     output = g(env, "COLDWAKE_OUTPUT", "local", _output, "use local or kafka")
     brokers = env.get("COLDWAKE_BROKERS", "").strip()
     if (inp.kind == "kafka" or output == "kafka") and not brokers:
@@ -151,36 +152,63 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
             "e.g. COLDWAKE_BROKERS=127.0.0.1:9092"
         )
     thresholds = Thresholds(
-        tolerance_c=g(env, "COLDWAKE_TOLERANCE_C", 2.0, _positive,
-                      "a positive number of degrees C, e.g. 2.0"),
-        excursion_min=g(env, "COLDWAKE_EXCURSION_MIN", 30.0, _non_negative,
-                        "minutes >= 0, e.g. 30"),
-        silence_min=g(env, "COLDWAKE_SILENCE_MIN", 30.0, _positive,
-                      "a positive number of minutes, e.g. 30"),
-        window_min=g(env, "COLDWAKE_WINDOW_MIN", 15.0, _positive,
-                     "a positive number of minutes, e.g. 15"),
-        door_speed_kn=g(env, "COLDWAKE_DOOR_SPEED_KN", 2.0, _non_negative,
-                        "knots >= 0, e.g. 2.0"),
+        tolerance_c=g(
+            env, "COLDWAKE_TOLERANCE_C", 2.0, _positive, "a positive number of degrees C, e.g. 2.0"
+        ),
+        excursion_min=g(
+            env, "COLDWAKE_EXCURSION_MIN", 30.0, _non_negative, "minutes >= 0, e.g. 30"
+        ),
+        silence_min=g(
+            env, "COLDWAKE_SILENCE_MIN", 30.0, _positive, "a positive number of minutes, e.g. 30"
+        ),
+        window_min=g(
+            env, "COLDWAKE_WINDOW_MIN", 15.0, _positive, "a positive number of minutes, e.g. 15"
+        ),
+        door_speed_kn=g(env, "COLDWAKE_DOOR_SPEED_KN", 2.0, _non_negative, "knots >= 0, e.g. 2.0"),
     )
     default_sim = SimConfig()
     sim = SimConfig(
         seed=g(env, "COLDWAKE_SIM_SEED", default_sim.seed, _int, "an integer, e.g. 7"),
-        vessels=g(env, "COLDWAKE_SIM_VESSELS", default_sim.vessels, _positive_int,
-                  "a positive integer, e.g. 1"),
-        containers=g(env, "COLDWAKE_SIM_CONTAINERS", default_sim.containers, _positive_int,
-                     "a positive integer, e.g. 500"),
-        hours=g(env, "COLDWAKE_SIM_HOURS", default_sim.hours, _positive,
-                "a positive number of hours, e.g. 48"),
-        malformed_rate=g(env, "COLDWAKE_SIM_MALFORMED_RATE", default_sim.malformed_rate,
-                         _rate, "a share between 0 and 0.5, e.g. 0.001"),
+        vessels=g(
+            env,
+            "COLDWAKE_SIM_VESSELS",
+            default_sim.vessels,
+            _positive_int,
+            "a positive integer, e.g. 1",
+        ),
+        containers=g(
+            env,
+            "COLDWAKE_SIM_CONTAINERS",
+            default_sim.containers,
+            _positive_int,
+            "a positive integer, e.g. 500",
+        ),
+        hours=g(
+            env,
+            "COLDWAKE_SIM_HOURS",
+            default_sim.hours,
+            _positive,
+            "a positive number of hours, e.g. 48",
+        ),
+        malformed_rate=g(
+            env,
+            "COLDWAKE_SIM_MALFORMED_RATE",
+            default_sim.malformed_rate,
+            _rate,
+            "a share between 0 and 0.5, e.g. 0.001",
+        ),
     )
     kafka = KafkaSettings(
         brokers=brokers,
-        timeout_s=g(env, "COLDWAKE_KAFKA_TIMEOUT_S", 30.0, _positive,
-                    "a positive number of seconds, e.g. 30"),
+        timeout_s=g(
+            env,
+            "COLDWAKE_KAFKA_TIMEOUT_S",
+            30.0,
+            _positive,
+            "a positive number of seconds, e.g. 30",
+        ),
         stop_at_end=g(env, "COLDWAKE_KAFKA_STOP_AT_END", False, _flag, "use 1 or 0"),
-        idle_s=g(env, "COLDWAKE_IDLE_S", 5.0, _positive,
-                 "a positive number of seconds, e.g. 5"),
+        idle_s=g(env, "COLDWAKE_IDLE_S", 5.0, _positive, "a positive number of seconds, e.g. 5"),
         group_id=env.get("COLDWAKE_KAFKA_GROUP", "").strip() or "coldwake-vessel",
     )
     return Settings(
@@ -190,8 +218,14 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         thresholds=thresholds,
         sim=sim,
         kafka=kafka,
-        batch_size=g(env, "COLDWAKE_BATCH_SIZE", 2000, _positive_int,
-                     "a positive integer, e.g. 2000"),
-        progress_s=g(env, "COLDWAKE_PROGRESS_S", 5.0, _non_negative,
-                     "seconds between progress lines, 0 for none"),
+        batch_size=g(
+            env, "COLDWAKE_BATCH_SIZE", 2000, _positive_int, "a positive integer, e.g. 2000"
+        ),
+        progress_s=g(
+            env,
+            "COLDWAKE_PROGRESS_S",
+            5.0,
+            _non_negative,
+            "seconds between progress lines, 0 for none",
+        ),
     )

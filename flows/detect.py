@@ -326,8 +326,10 @@ class Detector:
         elif abs(dev) > abs(c.excursion_peak):
             c.excursion_peak = dev
         if EXCURSION not in c.alerts and r.ts - c.excursion_start >= self._excursion_us:
-            detail = {"setpoint_c": c.excursion_setpoint,
-                      "peak_deviation_c": round(c.excursion_peak, 3)}
+            detail = {
+                "setpoint_c": c.excursion_setpoint,
+                "peak_deviation_c": round(c.excursion_peak, 3),
+            }
             self._open(cid, c, EXCURSION, c.excursion_start, r.ts, c.excursion_position, detail)
 
     def _power(self, cid: str, c: ContainerState, r: Telemetry, pos: Position | None) -> None:
@@ -367,15 +369,15 @@ class Detector:
                 heapq.heappush(timers, (last + self._silence_us, kind, cid, last))
                 continue
             c.silence_timer = False
-            self._open(cid, c, SILENT, token, deadline, c.position,
-                       {"silence_min": self.th.silence_min})
+            self._open(
+                cid, c, SILENT, token, deadline, c.position, {"silence_min": self.th.silence_min}
+            )
             self._dirty.add(cid)
             if c.window is not None:
                 # An open window always ends after its container's last reading, so
                 # only a silent container can need the vessel's time to close it.
                 end = c.window.start + self._window_us
-                heapq.heappush(timers, (end + self._silence_us, _TIMER_WINDOW, cid,
-                                        c.window.start))
+                heapq.heappush(timers, (end + self._silence_us, _TIMER_WINDOW, cid, c.window.start))
 
     # -- outputs ---------------------------------------------------------------------
 

@@ -250,14 +250,17 @@ def _telemetry_fast(obj: dict[str, Any], raw: bytes) -> Telemetry | None:
     cid, vid, ts = get("container_id"), get("vessel_id"), get("ts")
     setpoint, temp, power = get("setpoint_c"), get("temp_c"), get("power_kw")
     if (
-        type(cid) is not str or cid not in _valid_containers
-        or type(vid) is not str or vid not in _valid_vessels
+        type(cid) is not str
+        or cid not in _valid_containers
+        or type(vid) is not str
+        or vid not in _valid_vessels
         or type(ts) is not str
-        or type(setpoint) is not float or type(temp) is not float or type(power) is not float
+        or type(setpoint) is not float
+        or type(temp) is not float
+        or type(power) is not float
     ):
         return None
-    extras = (get("return_c"), get("ambient_c"), get("humidity_pct"), get("co2_pct"),
-              get("o2_pct"))
+    extras = (get("return_c"), get("ambient_c"), get("humidity_pct"), get("co2_pct"), get("o2_pct"))
     for value in extras:
         if value is not None and type(value) is not float:
             return None

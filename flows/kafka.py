@@ -45,8 +45,13 @@ class KafkaUnavailableError(RuntimeError):
 def topic_partitions(brokers: str, topics: tuple[str, ...], timeout_s: float) -> list[str]:
     """Partition names like `reefer.telemetry[3]` of existing topics, within a timeout."""
     # The client's own connection-refused lines would bury the one line said below.
-    admin = AdminClient({"bootstrap.servers": brokers, "log_level": 0,
-                         "socket.connection.setup.timeout.ms": int(timeout_s * 1000)})
+    admin = AdminClient(
+        {
+            "bootstrap.servers": brokers,
+            "log_level": 0,
+            "socket.connection.setup.timeout.ms": int(timeout_s * 1000),
+        }
+    )
     try:
         metadata = admin.list_topics(timeout=timeout_s)
     except KafkaException as exc:
@@ -72,23 +77,32 @@ def _split(name: str) -> tuple[str, int]:
 
 
 class _KafkaPartition(StatefulSourcePartition[Batch, int]):
-    def __init__(self, cfg: KafkaSettings, name: str, index: int, parts: tuple[str, ...],
-                 batch_size: int, resume: int | None) -> None:
+    def __init__(
+        self,
+        cfg: KafkaSettings,
+        name: str,
+        index: int,
+        parts: tuple[str, ...],
+        batch_size: int,
+        resume: int | None,
+    ) -> None:
         self._topic, self._partition = _split(name)
         self._index, self._parts, self._cfg, self._batch = index, parts, cfg, batch_size
         self._label = f"{name}@"
-        self._consumer = Consumer({
-            "bootstrap.servers": cfg.brokers,
-            "group.id": cfg.group_id,
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-            "socket.connection.setup.timeout.ms": int(cfg.timeout_s * 1000),
-            # One consumer per partition: librdkafka's default 64 MB prefetch each
-            # would take most of an edge box's memory for no gain in throughput.
-            "queued.max.messages.kbytes": 2048,
-            "fetch.max.bytes": 8 << 20,
-            "log_level": 3,
-        })
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": cfg.brokers,
+                "group.id": cfg.group_id,
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+                "socket.connection.setup.timeout.ms": int(cfg.timeout_s * 1000),
+                # One consumer per partition: librdkafka's default 64 MB prefetch each
+                # would take most of an edge box's memory for no gain in throughput.
+                "queued.max.messages.kbytes": 2048,
+                "fetch.max.bytes": 8 << 20,
+                "log_level": 3,
+            }
+        )
         self._next = OFFSET_BEGINNING if resume is None else resume
         self._end: int | None = None
         if cfg.stop_at_end:
@@ -154,18 +168,19 @@ class KafkaInput(FixedPartitionedSource[Batch, int]):
 
     def _all_parts(self) -> tuple[str, ...]:
         if self._parts is None:
-            self._parts = tuple(topic_partitions(self._cfg.brokers, INPUT_TOPICS,
-                                                 self._cfg.timeout_s))
+            self._parts = tuple(
+                topic_partitions(self._cfg.brokers, INPUT_TOPICS, self._cfg.timeout_s)
+            )
         return self._parts
 
     def list_parts(self) -> list[str]:
         return list(self._all_parts())
 
-    def build_part(self, step_id: str, for_part: str, resume_state: int | None
-                   ) -> _KafkaPartition:
+    def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _KafkaPartition:
         parts = self._all_parts()
-        return _KafkaPartition(self._cfg, for_part, parts.index(for_part), parts, self._batch,
-                               resume_state)
+        return _KafkaPartition(
+            self._cfg, for_part, parts.index(for_part), parts, self._batch, resume_state
+        )
 
 
 def kafka_items(out: Outputs) -> list[tuple[str, list[tuple[str, bytes]]]]:
@@ -192,23 +207,25 @@ class _Deliveries:
 class _TopicPartition(StatefulSinkPartition[list[tuple[str, bytes]], None]):
     def __init__(self, cfg: KafkaSettings, topic: str) -> None:
         self._topic, self._timeout = topic, cfg.timeout_s
-        self._producer = Producer({
-            "bootstrap.servers": cfg.brokers,
-            "enable.idempotence": True,
-            "acks": "all",
-            # Transient warnings (e.g. "coordinator load in progress" at start) are retried
-            # by the client; anything that loses data raises from the delivery callback.
-            "log_level": 3,
-            "linger.ms": 20,
-            "compression.type": "lz4",
-            # A bounded queue is backpressure (produce() waits for acks) instead of
-            # hundreds of MB of outputs buffered in front of a slow cluster.
-            "queue.buffering.max.kbytes": 16384,
-            "queue.buffering.max.messages": 50_000,
-            # Give up on a message only after the flush timeout, never silently.
-            "delivery.timeout.ms": int(cfg.timeout_s * 1000),
-            "socket.connection.setup.timeout.ms": int(cfg.timeout_s * 1000),
-        })
+        self._producer = Producer(
+            {
+                "bootstrap.servers": cfg.brokers,
+                "enable.idempotence": True,
+                "acks": "all",
+                # Transient warnings (e.g. "coordinator load in progress" at start) are retried
+                # by the client; anything that loses data raises from the delivery callback.
+                "log_level": 3,
+                "linger.ms": 20,
+                "compression.type": "lz4",
+                # A bounded queue is backpressure (produce() waits for acks) instead of
+                # hundreds of MB of outputs buffered in front of a slow cluster.
+                "queue.buffering.max.kbytes": 16384,
+                "queue.buffering.max.messages": 50_000,
+                # Give up on a message only after the flush timeout, never silently.
+                "delivery.timeout.ms": int(cfg.timeout_s * 1000),
+                "socket.connection.setup.timeout.ms": int(cfg.timeout_s * 1000),
+            }
+        )
         self._deliveries = _Deliveries()
 
     def write_batch(self, values: list[list[tuple[str, bytes]]]) -> None:
@@ -272,8 +289,9 @@ def preflight(settings: Settings) -> None:
     if settings.input.kind == "kafka":
         topic_partitions(settings.kafka.brokers, INPUT_TOPICS, settings.kafka.timeout_s)
     if settings.output == "kafka":
-        topic_partitions(settings.kafka.brokers, tuple(OUTPUT_TOPICS.values()),
-                         settings.kafka.timeout_s)
+        topic_partitions(
+            settings.kafka.brokers, tuple(OUTPUT_TOPICS.values()), settings.kafka.timeout_s
+        )
 
 
 def _topic_and_key(line: bytes) -> tuple[str, bytes]:
@@ -293,20 +311,29 @@ def _topic_and_key(line: bytes) -> tuple[str, bytes]:
     return TELEMETRY, str(obj.get("container_id", "")).encode()
 
 
-def produce_file(path: Path, brokers: str, rate: float = 0.0, timeout_s: float = 60.0
-                 ) -> tuple[int, float]:
+def produce_file(
+    path: Path, brokers: str, rate: float = 0.0, timeout_s: float = 60.0
+) -> tuple[int, float]:
     """Produce a JSONL file's records in file order; return (records, seconds).
 
     Idempotent, acks=all, Java-compatible key hashing (murmur2) so that every client
     puts a container on the same partition. `rate` > 0 paces the records per second.
     """
     topic_partitions(brokers, INPUT_TOPICS, timeout_s)  # fail fast, clearly
-    producer = Producer({
-        "bootstrap.servers": brokers, "enable.idempotence": True, "acks": "all", "log_level": 3,
-        "partitioner": "murmur2_random", "linger.ms": 50, "compression.type": "lz4",
-        "batch.size": 1 << 20, "queue.buffering.max.messages": 500_000,
-        "delivery.timeout.ms": int(timeout_s * 1000),
-    })
+    producer = Producer(
+        {
+            "bootstrap.servers": brokers,
+            "enable.idempotence": True,
+            "acks": "all",
+            "log_level": 3,
+            "partitioner": "murmur2_random",
+            "linger.ms": 50,
+            "compression.type": "lz4",
+            "batch.size": 1 << 20,
+            "queue.buffering.max.messages": 500_000,
+            "delivery.timeout.ms": int(timeout_s * 1000),
+        }
+    )
     deliveries = _Deliveries()
     started = time.monotonic()
     sent = 0

@@ -108,12 +108,16 @@ class _Progress:
         counts = d.counts
         seconds = time.monotonic() - self._started
         done = d.out.position - self._start_position
-        _log(f"input ended: {d.out.position:,} records ({done / max(seconds, 1e-9):,.0f}/s "
-             f"this run, {seconds:.1f} s)")
-        _log(f"  readings {counts['readings']:,}, positions {counts['positions']:,}, "
-             f"duplicates {counts['duplicates']:,}, late readings {counts['late_readings']:,}, "
-             f"late positions {counts['late_positions']:,}, "
-             f"dead letters {counts['dead_letters']:,}, windows {counts['windows']:,}")
+        _log(
+            f"input ended: {d.out.position:,} records ({done / max(seconds, 1e-9):,.0f}/s "
+            f"this run, {seconds:.1f} s)"
+        )
+        _log(
+            f"  readings {counts['readings']:,}, positions {counts['positions']:,}, "
+            f"duplicates {counts['duplicates']:,}, late readings {counts['late_readings']:,}, "
+            f"late positions {counts['late_positions']:,}, "
+            f"dead letters {counts['dead_letters']:,}, windows {counts['windows']:,}"
+        )
         open_now = sum(len(c.alerts) for c in d.containers.values())
         _log(f"  alerts (opened / closed), {open_now:,} still open:")
         for kind in ALERT_KINDS:
@@ -122,10 +126,14 @@ class _Progress:
         if self._settings.output == "local":
             _log(f"  outputs: {data / 'out'}/{{alerts,windows,late,dlq}}.jsonl")
         else:
-            _log("  outputs: Kafka topics reefer.alerts, reefer.windows, reefer.late, "
-                 "reefer.dlq, reefer.container-state")
-        _log(f"  container-state table: {data / 'state'}; query it with "
-             f"`python -m state.query {data} count | list | get CONTAINER_ID`")
+            _log(
+                "  outputs: Kafka topics reefer.alerts, reefer.windows, reefer.late, "
+                "reefer.dlq, reefer.container-state"
+            )
+        _log(
+            f"  container-state table: {data / 'state'}; query it with "
+            f"`python -m state.query {data} count | list | get CONTAINER_ID`"
+        )
 
 
 def _log(line: str) -> None:

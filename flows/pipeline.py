@@ -57,17 +57,18 @@ def build(settings: Settings) -> Dataflow:
     flow = Dataflow("coldwake-vessel")
     batches = op.input("read", flow, _source(settings))
     keyed = op.key_on("route", batches, lambda _: ROUTE_KEY)
-    results = op.stateful(
-        "detect", keyed, lambda resume: VesselLogic(settings, resume)
-    )
+    results = op.stateful("detect", keyed, lambda resume: VesselLogic(settings, resume))
     outputs = op.map("outputs", results, lambda kv: kv[1])
     table = op.flat_map("table-rows", outputs, _table_items)
     op.output("table", table, TableSink(settings.data_dir))
     if settings.output == "kafka":
         from flows.kafka import KafkaOutput, kafka_items
 
-        op.output("kafka-out", op.flat_map("kafka-records", outputs, kafka_items),
-                  KafkaOutput(settings.kafka))
+        op.output(
+            "kafka-out",
+            op.flat_map("kafka-records", outputs, kafka_items),
+            KafkaOutput(settings.kafka),
+        )
     else:
         local = op.flat_map("local-records", outputs, _local_items)
         op.output("local-out", local, JsonlSink(settings.out_dir))

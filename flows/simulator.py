@@ -1460,12 +1460,18 @@ def _parser() -> argparse.ArgumentParser:
             default=default,
             help=f"default {default}",
         )
-    parser.add_argument("--kafka", metavar="BROKERS",
-                        help="also produce every record to these bootstrap servers "
-                        "(reefer.telemetry keyed by container, vessel.position by vessel)")
-    parser.add_argument("--rate", type=float, default=0.0,
-                        help="records per second to produce with --kafka (default 0: as fast "
-                        "as possible)")
+    parser.add_argument(
+        "--kafka",
+        metavar="BROKERS",
+        help="also produce every record to these bootstrap servers "
+        "(reefer.telemetry keyed by container, vessel.position by vessel)",
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="records per second to produce with --kafka (default 0: as fast as possible)",
+    )
     return parser
 
 
@@ -1484,8 +1490,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from flows.kafka import produce_file
 
         sent, took = produce_file(records_path, args.kafka, rate=args.rate)
-        print(f"simulator: produced {sent:,} records to {args.kafka} in {took:.1f} s "
-              f"({sent / max(took, 1e-9):,.0f}/s)", file=sys.stderr)
+        print(
+            f"simulator: produced {sent:,} records to {args.kafka} in {took:.1f} s "
+            f"({sent / max(took, 1e-9):,.0f}/s)",
+            file=sys.stderr,
+        )
     print(
         f"simulator: {stats.records} records ({stats.readings} readings, "
         f"{stats.positions} positions, {stats.malformed} malformed), {stats.labels} labels "

@@ -59,7 +59,5 @@ class JsonlSink(FixedPartitionedSink[list[bytes], int]):
         # Route by name, not by hash: the key *is* the partition.
         return self._parts.index(item_key)
 
-    def build_part(
-        self, step_id: str, for_part: str, resume_state: int | None
-    ) -> _JsonlPartition:
+    def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _JsonlPartition:
         return _JsonlPartition(self._out_dir / LOCAL_FILES[for_part], resume_state)

@@ -21,7 +21,11 @@ FilePosition = tuple[int, int]  # (byte offset, lines read)
 
 class _FilePartition(StatefulSourcePartition[Batch, FilePosition]):
     def __init__(
-        self, path: Path, index: int, parts: tuple[str, ...], batch_bytes: int,
+        self,
+        path: Path,
+        index: int,
+        parts: tuple[str, ...],
+        batch_bytes: int,
         resume: FilePosition | None,
     ) -> None:
         self._file: BinaryIO = path.open("rb")

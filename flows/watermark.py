@@ -117,9 +117,7 @@ class PartitionMerge:
     def _only_blocker(self, index: int) -> bool:
         if self._heap:
             return False
-        return all(
-            i == index or p.state is not PartState.ACTIVE for i, p in enumerate(self._parts)
-        )
+        return all(i == index or p.state is not PartState.ACTIVE for i, p in enumerate(self._parts))
 
     def _floor(self) -> tuple[int, int] | None:
         """Lowest (key, index) an active partition with nothing queued could still send."""

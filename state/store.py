@@ -312,7 +312,6 @@ class TableWriter(_Closable):
         return self._db
 
 
-
 def _open_error(path: Path, exc: Exception) -> StoreError:
     message = str(exc)
     # RocksDB names its LOCK file when another instance holds it ("While lock
@@ -524,4 +523,3 @@ class TableReader(_Closable):
         if self._data is None:
             raise StoreError(f"the container-state table reader for {self._path} is closed")
         return self._data
-

@@ -41,25 +41,51 @@ def _parser() -> argparse.ArgumentParser:
 
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help_text, description=help_text)
-        sp.add_argument("--dir", type=Path, default=DEFAULT_DIR,
-                        help=f"deployment directory (default: {DEFAULT_DIR})")
+        sp.add_argument(
+            "--dir",
+            type=Path,
+            default=DEFAULT_DIR,
+            help=f"deployment directory (default: {DEFAULT_DIR})",
+        )
         return sp
 
     sp = add("up", "start both clusters (or resume stopped ones) and create the topics")
-    sp.add_argument("--base-port", type=_positive, default=None,
-                    help="first of 8 consecutive ports (default: free ports)")
-    sp.add_argument("--telemetry-partitions", type=_positive, default=6,
-                    help="partitions of reefer.telemetry (default: 6)")
-    sp.add_argument("--position-partitions", type=_positive, default=3,
-                    help="partitions of vessel.position (default: 3)")
-    sp.add_argument("--timeout", type=float, default=kc.DEFAULT_UP_TIMEOUT_S,
-                    help="seconds to wait for the clusters (default: %(default)s)")
+    sp.add_argument(
+        "--base-port",
+        type=_positive,
+        default=None,
+        help="first of 8 consecutive ports (default: free ports)",
+    )
+    sp.add_argument(
+        "--telemetry-partitions",
+        type=_positive,
+        default=6,
+        help="partitions of reefer.telemetry (default: 6)",
+    )
+    sp.add_argument(
+        "--position-partitions",
+        type=_positive,
+        default=3,
+        help="partitions of vessel.position (default: 3)",
+    )
+    sp.add_argument(
+        "--timeout",
+        type=float,
+        default=kc.DEFAULT_UP_TIMEOUT_S,
+        help="seconds to wait for the clusters (default: %(default)s)",
+    )
     sp = add("down", "stop every broker (SIGTERM, then SIGKILL after --timeout)")
-    sp.add_argument("--timeout", type=float, default=kc.DEFAULT_STOP_TIMEOUT_S,
-                    help="seconds before SIGKILL (default: %(default)s)")
+    sp.add_argument(
+        "--timeout",
+        type=float,
+        default=kc.DEFAULT_STOP_TIMEOUT_S,
+        help="seconds before SIGKILL (default: %(default)s)",
+    )
     add("status", "show each broker: up/starting/down, pid, port")
-    for name, what in (("kill-broker", "SIGKILL one broker, as a crash would"),
-                       ("start-broker", "start one stopped broker again")):
+    for name, what in (
+        ("kill-broker", "SIGKILL one broker, as a crash would"),
+        ("start-broker", "start one stopped broker again"),
+    ):
         sp = add(name, what)
         sp.add_argument("cluster", choices=kc.CLUSTER_NAMES)
         sp.add_argument("node", type=_positive, help="broker number, 1-based")
@@ -73,9 +99,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     home: Path = args.dir
     try:
         if args.command == "up":
-            result = kc.up(home, base_port=args.base_port,
-                           telemetry_partitions=args.telemetry_partitions,
-                           position_partitions=args.position_partitions, timeout=args.timeout)
+            result = kc.up(
+                home,
+                base_port=args.base_port,
+                telemetry_partitions=args.telemetry_partitions,
+                position_partitions=args.position_partitions,
+                timeout=args.timeout,
+            )
             _print_brokers(result.deployment)
         elif args.command == "down":
             stopped = kc.down(home, timeout=args.timeout)
@@ -85,8 +115,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             for s in rows:
                 b = s.broker
                 pid = "-" if s.pid is None else str(s.pid)
-                print(f"{b.cluster:<6} broker {b.node_id}  {s.state:<8}  pid {pid:<8}  "
-                      f"{b.address}  (controller :{b.controller_port})")
+                print(
+                    f"{b.cluster:<6} broker {b.node_id}  {s.state:<8}  pid {pid:<8}  "
+                    f"{b.address}  (controller :{b.controller_port})"
+                )
             return 0 if all(s.state == "up" for s in rows) else 1
         elif args.command == "kill-broker":
             kc.kill_broker(home, args.cluster, args.node)

@@ -245,9 +245,7 @@ class Cluster:
         for b in self.brokers:
             if b.node_id == node_id:
                 return b
-        raise LauncherError(
-            f"{self.name} has no broker {node_id}; pick 1 to {len(self.brokers)}"
-        )
+        raise LauncherError(f"{self.name} has no broker {node_id}; pick 1 to {len(self.brokers)}")
 
 
 @dataclass(slots=True)
@@ -454,9 +452,7 @@ def require_java() -> str:
     if major == 1 and m.group(2):  # "1.8.0_x" style
         major = int(m.group(2))
     if major < MIN_JAVA:
-        raise ToolMissingError(
-            f"{java} is Java {major}; Kafka 4 needs Java {MIN_JAVA} or newer"
-        )
+        raise ToolMissingError(f"{java} is Java {major}; Kafka 4 needs Java {MIN_JAVA} or newer")
     return java
 
 
@@ -497,9 +493,19 @@ def ensure_jars() -> Path:
         mvn_log = lib.parent / "mvn.log"
         with mvn_log.open("wb") as out:
             rc = subprocess.run(
-                [mvn, "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
-                 f"-DoutputDirectory={tmp}"],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, check=False,
+                [
+                    mvn,
+                    "-q",
+                    "-B",
+                    "-f",
+                    str(POM),
+                    "dependency:copy-dependencies",
+                    f"-DoutputDirectory={tmp}",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                check=False,
             ).returncode
         if rc != 0 or not any(tmp.glob("kafka_2.13-*.jar")):
             shutil.rmtree(tmp, ignore_errors=True)
@@ -510,8 +516,12 @@ def ensure_jars() -> Path:
         (tmp / marker.name).write_text(digest + "\n")
         shutil.rmtree(lib, ignore_errors=True)  # a stale copy for an older pom
         tmp.rename(lib)
-    log.info("fetched %d jars into %s in %.1f s", len(list(lib.glob("*.jar"))), lib,
-             time.monotonic() - started)
+    log.info(
+        "fetched %d jars into %s in %.1f s",
+        len(list(lib.glob("*.jar"))),
+        lib,
+        time.monotonic() - started,
+    )
     return lib
 
 
@@ -623,9 +633,7 @@ def write_properties(path: Path, props: Mapping[str, str]) -> None:
     path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
 
 
-def contract_topics(
-    telemetry_partitions: int = 6, position_partitions: int = 3
-) -> list[TopicSpec]:
+def contract_topics(telemetry_partitions: int = 6, position_partitions: int = 3) -> list[TopicSpec]:
     """The contract's topics as the vessel cluster holds them.
 
     Replication factor 3 with ``min.insync.replicas=2``; 14 days' retention and no size
@@ -730,12 +738,16 @@ def format_storage(dep: Deployment, java: str, timeout: float = DEFAULT_UP_TIMEO
             cmd = java_cmd(
                 STORAGE_TOOL_MAIN,
                 ["format", "--cluster-id", cluster.cluster_id, "--config", str(b.properties)],
-                lib=dep.lib, java=java, heap=TOOL_HEAP, log_dir=b.home,
+                lib=dep.lib,
+                java=java,
+                heap=TOOL_HEAP,
+                log_dir=b.home,
                 log_config=dep.log_config,
             )
             with out.open("wb") as fh:
-                proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=fh,
-                                        stderr=subprocess.STDOUT)
+                proc = subprocess.Popen(
+                    cmd, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT
+                )
             jobs.append((b, proc, out))
     failed = []
     for b, proc, out in jobs:
@@ -813,16 +825,29 @@ def start_background(cmd: Sequence[str], *, cwd: Path, console_log: Path) -> int
     with console_log.open("ab") as console:
         # A session of its own: Ctrl-C in the terminal that ran `up` must not stop the
         # clusters, which are meant to outlive the launcher.
-        proc = subprocess.Popen(list(cmd), stdin=subprocess.DEVNULL, stdout=console,
-                                stderr=subprocess.STDOUT, cwd=cwd, start_new_session=True)
+        proc = subprocess.Popen(
+            list(cmd),
+            stdin=subprocess.DEVNULL,
+            stdout=console,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            start_new_session=True,
+        )
     _CHILDREN[proc.pid] = proc
     return proc.pid
 
 
 def _spawn(dep: Deployment, broker: Broker, java: str) -> None:
     """Start the node's JVM in the background and record its PID."""
-    cmd = java_cmd(BROKER_MAIN, [str(broker.properties)], lib=dep.lib, java=java,
-                   heap=BROKER_HEAP, log_dir=broker.home, log_config=dep.log_config)
+    cmd = java_cmd(
+        BROKER_MAIN,
+        [str(broker.properties)],
+        lib=dep.lib,
+        java=java,
+        heap=BROKER_HEAP,
+        log_dir=broker.home,
+        log_config=dep.log_config,
+    )
     log.info("starting %s on %s", broker.name, broker.address)
     broker.pid = start_background(cmd, cwd=broker.home, console_log=broker.console_log)
 
@@ -890,7 +915,7 @@ def _startup_errors(broker: Broker, limit: int = 3) -> str:
     except OSError:
         text = ""
     # Logs are appended across restarts; Kafka prints its config at each start.
-    lines = text[text.rfind("KafkaConfig values:"):].splitlines()
+    lines = text[text.rfind("KafkaConfig values:") :].splitlines()
     found: list[str] = []
     for i, line in enumerate(lines):
         if line.startswith("[") and (" ERROR " in line or " FATAL " in line):
@@ -984,8 +1009,12 @@ def create_topics(bootstrap: str, specs: Sequence[TopicSpec], *, timeout: float 
         return
     admin = admin_client(bootstrap)
     new = [
-        NewTopic(s.name, num_partitions=s.partitions, replication_factor=s.replication_factor,
-                 config=dict(s.config))
+        NewTopic(
+            s.name,
+            num_partitions=s.partitions,
+            replication_factor=s.replication_factor,
+            config=dict(s.config),
+        )
         for s in specs
     ]
     futures = admin.create_topics(new, operation_timeout=timeout, request_timeout=timeout)
@@ -1114,11 +1143,17 @@ def up(
             for b in to_start:
                 # Each node is asked itself whether it serves as a registered member:
                 # its peers may still list an old incarnation that was just killed.
-                wait_for_brokers(b.address, [b.node_id],
-                                 timeout=max(deadline - time.monotonic(), 1.0), watch=to_start)
-            create_topics(dep.vessel.bootstrap,
-                          contract_topics(telemetry_partitions, position_partitions),
-                          timeout=max(deadline - time.monotonic(), 10.0))
+                wait_for_brokers(
+                    b.address,
+                    [b.node_id],
+                    timeout=max(deadline - time.monotonic(), 1.0),
+                    watch=to_start,
+                )
+            create_topics(
+                dep.vessel.bootstrap,
+                contract_topics(telemetry_partitions, position_partitions),
+                timeout=max(deadline - time.monotonic(), 10.0),
+            )
         except BaseException:
             # Leave nothing half-started behind (also on Ctrl-C).
             _stop(to_start, timeout=10.0)
@@ -1174,8 +1209,7 @@ def status(home: Path, *, timeout: float = 5.0) -> list[BrokerStatus]:
             if pid is None:
                 result.append(BrokerStatus(b, "down", None))
             else:
-                result.append(BrokerStatus(b, "up" if b.node_id in registered else "starting",
-                                           pid))
+                result.append(BrokerStatus(b, "up" if b.node_id in registered else "starting", pid))
     return result
 
 
@@ -1244,8 +1278,9 @@ def start_broker(
             # timeout), the others still list its old incarnation as alive.
             wait_for_brokers(b.address, [b.node_id], timeout=timeout, watch=[b])
             if wait_in_sync:
-                wait_fully_replicated(c.bootstrap,
-                                      timeout=max(started + timeout - time.monotonic(), 5.0))
+                wait_fully_replicated(
+                    c.bootstrap, timeout=max(started + timeout - time.monotonic(), 5.0)
+                )
         except BaseException:
             _stop([b], timeout=10.0)
             dep.save()

@@ -37,7 +37,8 @@ def test_precision_and_recall_are_100_percent(seed: int) -> None:
     for label in truth:
         for kind in label.expect:
             expected[(label.container_id, kind)].append(
-                (parse_ts(label.start), parse_ts(label.end)))
+                (parse_ts(label.start), parse_ts(label.end))
+            )
 
     found: set[tuple[str, str, int]] = set()
     false_alarms = []
@@ -49,10 +50,19 @@ def test_precision_and_recall_are_100_percent(seed: int) -> None:
             found.add((*key, spans[0]))
         else:
             false_alarms.append(alert)
-    missed = [(key, span) for key, spans in expected.items() for i, span in enumerate(spans)
-              if (*key, i) not in found]
+    missed = [
+        (key, span)
+        for key, spans in expected.items()
+        for i, span in enumerate(spans)
+        if (*key, i) not in found
+    ]
     assert false_alarms == [], f"precision < 100 %: {false_alarms[:3]}"
     assert missed == [], f"recall < 100 %: {missed[:3]}"
     kinds = {kind for _, kind in expected}
-    assert kinds == {"temperature_excursion", "power_loss", "sensor_silent", "sensor_fault",
-                     "door_open_at_sea"}
+    assert kinds == {
+        "temperature_excursion",
+        "power_loss",
+        "sensor_silent",
+        "sensor_fault",
+        "door_open_at_sea",
+    }

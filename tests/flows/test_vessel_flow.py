@@ -16,8 +16,15 @@ from flows.simulator import SimConfig, generate, write_files
 from flows.sinks import LOCAL_FILES
 from state.store import TableReader, table_path
 
-SIM = SimConfig(seed=3, vessels=2, containers=40, hours=12.0, malformed_rate=0.01,
-                duplicate_rate=0.01, late_rate=0.01)
+SIM = SimConfig(
+    seed=3,
+    vessels=2,
+    containers=40,
+    hours=12.0,
+    malformed_rate=0.01,
+    duplicate_rate=0.01,
+    late_rate=0.01,
+)
 
 
 @pytest.fixture(scope="module")
@@ -45,15 +52,21 @@ def _split_like_kafka(lines: list[bytes], out: Path, partitions: int = 3) -> lis
 
 
 def _run(paths: list[Path], data_dir: Path, workers: int) -> dict[str, list[bytes]]:
-    settings = load({"COLDWAKE_INPUT": "file:" + ",".join(map(str, paths)),
-                     "COLDWAKE_DATA_DIR": str(data_dir), "COLDWAKE_PROGRESS_S": "0"})
+    settings = load(
+        {
+            "COLDWAKE_INPUT": "file:" + ",".join(map(str, paths)),
+            "COLDWAKE_DATA_DIR": str(data_dir),
+            "COLDWAKE_PROGRESS_S": "0",
+        }
+    )
     flow = build(settings)
     if workers == 1:
         run_main(flow)
     else:
         cluster_main(flow, [], 0, worker_count_per_proc=workers)
-    out = {name: (data_dir / "out" / f).read_bytes().splitlines()
-           for name, f in LOCAL_FILES.items()}
+    out = {
+        name: (data_dir / "out" / f).read_bytes().splitlines() for name, f in LOCAL_FILES.items()
+    }
     with TableReader(table_path(data_dir)) as table:
         out["table"] = [k.encode() + b"=" + v for k, v in table.items()]
     return out
@@ -65,8 +78,10 @@ def test_one_file_runs_end_to_end(lines: list[bytes], tmp_path: Path) -> None:
     out = _run([source], tmp_path / "data", 1)
     alerts = [orjson.loads(a) for a in out["alerts"]]
     assert {a["kind"] for a in alerts} >= {"temperature_excursion", "power_loss"}
-    assert len(out["dlq"]) == sum(isinstance(parse(x, "x"), type(None)) or
-                                  type(parse(x, "x")).__name__ == "DeadLetter" for x in lines)
+    assert len(out["dlq"]) == sum(
+        isinstance(parse(x, "x"), type(None)) or type(parse(x, "x")).__name__ == "DeadLetter"
+        for x in lines
+    )
     assert all(orjson.loads(d)["source"].startswith(f"{source}:") for d in out["dlq"])
     assert len(out["table"]) == 2 * 40  # every container has a row
     assert out["windows"] and out["late"]
@@ -92,13 +107,19 @@ def test_partitioned_input_gives_the_same_results_as_one_file(
     assert single["table"] == split["table"]
     # Dead letters are the same records, named by the file they came from.
     assert sorted(orjson.loads(d)["raw"] for d in single["dlq"]) == sorted(
-        orjson.loads(d)["raw"] for d in split["dlq"])
+        orjson.loads(d)["raw"] for d in split["dlq"]
+    )
 
 
 def test_simulator_input_gives_the_same_outputs_as_its_file(tmp_path: Path) -> None:
-    sim_env = {"COLDWAKE_SIM_SEED": "4", "COLDWAKE_SIM_CONTAINERS": "30",
-               "COLDWAKE_SIM_HOURS": "10", "COLDWAKE_SIM_VESSELS": "2",
-               "COLDWAKE_DATA_DIR": str(tmp_path / "sim"), "COLDWAKE_PROGRESS_S": "0"}
+    sim_env = {
+        "COLDWAKE_SIM_SEED": "4",
+        "COLDWAKE_SIM_CONTAINERS": "30",
+        "COLDWAKE_SIM_HOURS": "10",
+        "COLDWAKE_SIM_VESSELS": "2",
+        "COLDWAKE_DATA_DIR": str(tmp_path / "sim"),
+        "COLDWAKE_PROGRESS_S": "0",
+    }
     settings = load(sim_env)
     cluster_main(build(settings), [], 0, worker_count_per_proc=2)
     sim = {name: (tmp_path / "sim" / "out" / f).read_bytes() for name, f in LOCAL_FILES.items()}

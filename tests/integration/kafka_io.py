@@ -20,8 +20,14 @@ Records = dict[str, list[bytes]]
 
 def read_topic(bootstrap: str, topic: str, timeout: float = 60.0) -> list[bytes]:
     """Every value in a topic up to its current end, partition by partition."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "coldwake-test",
-                         "enable.auto.commit": False, "log_level": 3})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "coldwake-test",
+            "enable.auto.commit": False,
+            "log_level": 3,
+        }
+    )
     try:
         meta = consumer.list_topics(topic, timeout=10).topics[topic]
         values: list[bytes] = []
@@ -51,12 +57,15 @@ def read_topic(bootstrap: str, topic: str, timeout: float = 60.0) -> list[bytes]
 
 def end_offsets(bootstrap: str, topic: str) -> int:
     """How many records a topic holds (sum of its partitions' end offsets)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "coldwake-test",
-                         "log_level": 3})
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": "coldwake-test", "log_level": 3}
+    )
     try:
         meta = consumer.list_topics(topic, timeout=10).topics[topic]
-        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-                   for p in meta.partitions)
+        return sum(
+            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in meta.partitions
+        )
     finally:
         consumer.close()
 
@@ -68,8 +77,9 @@ def kafka_outputs(bootstrap: str) -> Records:
 
 
 def local_outputs(data_dir: Path) -> Records:
-    return {name: (data_dir / "out" / f).read_bytes().splitlines()
-            for name, f in LOCAL_FILES.items()}
+    return {
+        name: (data_dir / "out" / f).read_bytes().splitlines() for name, f in LOCAL_FILES.items()
+    }
 
 
 def flow_env(data_dir: Path, **settings: str) -> dict[str, str]:
@@ -79,14 +89,20 @@ def flow_env(data_dir: Path, **settings: str) -> dict[str, str]:
     return env
 
 
-def start_flow(data_dir: Path, recovery: Path | None = None, **settings: str
-               ) -> subprocess.Popen[bytes]:
+def start_flow(
+    data_dir: Path, recovery: Path | None = None, **settings: str
+) -> subprocess.Popen[bytes]:
     """Start `python -m bytewax.run flows.vessel` with COLDWAKE_<NAME> settings."""
     cmd = [sys.executable, "-m", "bytewax.run", "flows.vessel"]
     if recovery is not None:
         cmd += ["-r", str(recovery), "-s", "1", "-b", "0"]
-    return subprocess.Popen(cmd, cwd=ROOT, env=flow_env(data_dir, **settings),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env=flow_env(data_dir, **settings),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 def finish(proc: subprocess.Popen[bytes], timeout: float = 300) -> str:

@@ -53,8 +53,9 @@ def _kafka_mode(brokers: str) -> dict[str, dict[bytes, bytes]]:
     return {name: distinct(name, values) for name, values in kafka_outputs(brokers).items()}
 
 
-def _assert_same_results(kafka: dict[str, dict[bytes, bytes]],
-                         files: dict[str, dict[bytes, bytes]]) -> None:
+def _assert_same_results(
+    kafka: dict[str, dict[bytes, bytes]], files: dict[str, dict[bytes, bytes]]
+) -> None:
     for name in COMPARED:
         assert kafka[name] == files[name], f"{name}: Kafka mode differs from file mode"
     # Dead letters name their source (topic[partition]@offset vs file:line): compare
@@ -67,8 +68,11 @@ def test_kafka_mode_gives_the_same_results_as_file_mode(vessel: str, tmp_path: P
     produce_file(records, vessel)
     expected = _file_mode(records, tmp_path / "file")
 
-    err = finish(start_flow(tmp_path / "kafka", input="kafka", output="kafka", brokers=vessel,
-                            kafka_stop_at_end="1"))
+    err = finish(
+        start_flow(
+            tmp_path / "kafka", input="kafka", output="kafka", brokers=vessel, kafka_stop_at_end="1"
+        )
+    )
     got = _kafka_mode(vessel)
     _assert_same_results(got, expected)
     assert len(got["alerts"]) >= 20 and "input ended" in err
@@ -88,8 +92,7 @@ def test_kill_9_three_times_while_consuming_then_resume(vessel: str, tmp_path: P
 
     seed = random.randrange(1 << 30)
     shares = sorted(random.Random(seed).uniform(0.05, 0.9) for _ in range(3))
-    settings = {"input": "kafka", "output": "kafka", "brokers": vessel,
-                "kafka_stop_at_end": "1"}
+    settings = {"input": "kafka", "output": "kafka", "brokers": vessel, "kafka_stop_at_end": "1"}
     recovery = tmp_path / "recovery"
     for share in shares:
         proc = start_flow(tmp_path / "kafka", recovery, **settings)
@@ -130,8 +133,9 @@ def test_a_vessel_broker_killed_mid_run_loses_nothing(
     produce_file(records, vessel)
     expected = _file_mode(records, tmp_path / "file")
 
-    proc = start_flow(tmp_path / "kafka", input="kafka", output="kafka", brokers=vessel,
-                      kafka_stop_at_end="1")
+    proc = start_flow(
+        tmp_path / "kafka", input="kafka", output="kafka", brokers=vessel, kafka_stop_at_end="1"
+    )
     while end_offsets(vessel, "reefer.windows") < 0.1 * len(expected["windows"]):
         assert proc.poll() is None, "the run ended before the broker could be killed"
         time.sleep(0.05)
@@ -166,8 +170,9 @@ def test_unreachable_brokers_give_a_clear_error_within_the_timeout(tmp_path: Pat
 
 def test_a_missing_topic_is_a_clear_error(kafka_clusters: KafkaClusters, tmp_path: Path) -> None:
     # The shore cluster holds none of the vessel's input topics.
-    proc = start_flow(tmp_path, input="kafka", brokers=kafka_clusters.shore_brokers,
-                      kafka_timeout_s="5")
+    proc = start_flow(
+        tmp_path, input="kafka", brokers=kafka_clusters.shore_brokers, kafka_timeout_s="5"
+    )
     _, err = proc.communicate(timeout=60)
     lines = err.decode().strip().splitlines()
     assert proc.returncode == 2
@@ -175,15 +180,12 @@ def test_a_missing_topic_is_a_clear_error(kafka_clusters: KafkaClusters, tmp_pat
     assert "never auto-creates topics" in lines[0]
 
 
-def test_live_mode_keeps_up_while_empty_partitions_stay_idle(
-    vessel: str, tmp_path: Path
-) -> None:
+def test_live_mode_keeps_up_while_empty_partitions_stay_idle(vessel: str, tmp_path: Path) -> None:
     """No stop-at-end: the flow waits for data, and two of the three position partitions
     never receive any; the idle rule must keep them from stalling the merge."""
     records = _simulate(tmp_path, containers=60, hours=12, seed=12)
     expected = _file_mode(records, tmp_path / "file")
-    proc = start_flow(tmp_path / "live", input="kafka", output="kafka", brokers=vessel,
-                      idle_s="1")
+    proc = start_flow(tmp_path / "live", input="kafka", output="kafka", brokers=vessel, idle_s="1")
     try:
         time.sleep(3)  # the flow is up and waiting on empty topics
         assert proc.poll() is None

@@ -39,7 +39,12 @@ Delivery = tuple[KafkaError | None, Message]
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "deploy.kafka", *args],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=180, check=False,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
     )
 
 
@@ -48,16 +53,17 @@ def _produce(
 ) -> list[Delivery]:
     """Produce with acks=all and return every delivery report."""
     reports: list[Delivery] = []
-    producer = Producer({
-        "bootstrap.servers": bootstrap,
-        "acks": "all",
-        "enable.idempotence": True,
-        "message.timeout.ms": 30000,
-        **conf,
-    })
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "acks": "all",
+            "enable.idempotence": True,
+            "message.timeout.ms": 30000,
+            **conf,
+        }
+    )
     for key, value in records:
-        producer.produce(topic, value, key,
-                         on_delivery=lambda err, msg: reports.append((err, msg)))
+        producer.produce(topic, value, key, on_delivery=lambda err, msg: reports.append((err, msg)))
     assert producer.flush(60) == 0, "records still queued after 60 s"
     return reports
 
@@ -68,9 +74,9 @@ def _position(msg: Message) -> tuple[int, int]:
     return partition, offset
 
 
-def _read_back(bootstrap: str, delivered: list[Message], timeout: float = 30.0) -> dict[
-    tuple[int, int], tuple[bytes | None, bytes | None]
-]:
+def _read_back(
+    bootstrap: str, delivered: list[Message], timeout: float = 30.0
+) -> dict[tuple[int, int], tuple[bytes | None, bytes | None]]:
     """Fetch the records at the delivered positions: ``(partition, offset) -> (key, value)``."""
     topic = delivered[0].topic()
     assert topic is not None
@@ -78,11 +84,13 @@ def _read_back(bootstrap: str, delivered: list[Message], timeout: float = 30.0) 
     first: dict[int, int] = {}
     for p, o in wanted:
         first[p] = min(o, first.get(p, o))
-    consumer = Consumer({
-        "bootstrap.servers": bootstrap,
-        "group.id": "launcher-test-reader",  # assign() only: no group membership, no commits
-        "enable.auto.commit": False,
-    })
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "launcher-test-reader",  # assign() only: no group membership, no commits
+            "enable.auto.commit": False,
+        }
+    )
     consumer.assign([TopicPartition(topic, p, o) for p, o in first.items()])
     got: dict[tuple[int, int], tuple[bytes | None, bytes | None]] = {}
     deadline = time.monotonic() + timeout
@@ -102,13 +110,18 @@ def _recorded_pids(home: Path) -> dict[str, int | None]:
 
 
 def test_vessel_round_trips_a_reading_with_acks_all(kafka_clusters: KafkaClusters) -> None:
-    reading = {"type": "reefer.telemetry", "container_id": "MSKU1234565",
-               "vessel_id": "IMO9778791", "ts": "2026-11-26T12:00:00Z",
-               "setpoint_c": -18.0, "temp_c": -18.3, "power_kw": 2.7}
+    reading = {
+        "type": "reefer.telemetry",
+        "container_id": "MSKU1234565",
+        "vessel_id": "IMO9778791",
+        "ts": "2026-11-26T12:00:00Z",
+        "setpoint_c": -18.0,
+        "temp_c": -18.3,
+        "power_kw": 2.7,
+    }
     value = json.dumps(reading).encode()
 
-    reports = _produce(kafka_clusters.vessel_brokers, "reefer.telemetry",
-                       [(b"MSKU1234565", value)])
+    reports = _produce(kafka_clusters.vessel_brokers, "reefer.telemetry", [(b"MSKU1234565", value)])
 
     assert [err for err, _ in reports] == [None]
     assert list(_read_back(kafka_clusters.vessel_brokers, [reports[0][1]]).values()) == [
@@ -120,9 +133,15 @@ def test_contract_topics_are_replicated_retained_and_compacted(
     kafka_clusters: KafkaClusters,
 ) -> None:
     admin = AdminClient({"bootstrap.servers": kafka_clusters.vessel_brokers})
-    expected_partitions = {"reefer.telemetry": 6, "vessel.position": 3, "reefer.alerts": 3,
-                           "reefer.windows": 3, "reefer.container-state": 3,
-                           "reefer.dlq": 3, "reefer.late": 3}
+    expected_partitions = {
+        "reefer.telemetry": 6,
+        "vessel.position": 3,
+        "reefer.alerts": 3,
+        "reefer.windows": 3,
+        "reefer.container-state": 3,
+        "reefer.dlq": 3,
+        "reefer.late": 3,
+    }
 
     topics = admin.list_topics(timeout=10).topics
     configs = {
@@ -147,11 +166,11 @@ def test_contract_topics_are_replicated_retained_and_compacted(
 
 
 def test_shore_takes_topics_created_by_the_launcher(kafka_clusters: KafkaClusters) -> None:
-    kc.create_topics(kafka_clusters.shore_brokers,
-                     [kc.TopicSpec("launcher-test.shore", 2, 1)], timeout=30)
+    kc.create_topics(
+        kafka_clusters.shore_brokers, [kc.TopicSpec("launcher-test.shore", 2, 1)], timeout=30
+    )
 
-    reports = _produce(kafka_clusters.shore_brokers, "launcher-test.shore",
-                       [(b"k", b"ashore")])
+    reports = _produce(kafka_clusters.shore_brokers, "launcher-test.shore", [(b"k", b"ashore")])
 
     assert [err for err, _ in reports] == [None]
     assert list(_read_back(kafka_clusters.shore_brokers, [reports[0][1]]).values()) == [
@@ -205,10 +224,16 @@ def test_producing_to_a_missing_topic_fails_instead_of_creating_it(
     errors: list[KafkaError | None] = []
     try:
         # The client asks for auto-creation; only the brokers' setting refuses it.
-        reports = _produce(kafka_clusters.vessel_brokers, topic, [(b"k", b"v")],
-                           **{"allow.auto.create.topics": True,
-                              "topic.metadata.propagation.max.ms": 2000,
-                              "message.timeout.ms": 10000})
+        reports = _produce(
+            kafka_clusters.vessel_brokers,
+            topic,
+            [(b"k", b"v")],
+            **{
+                "allow.auto.create.topics": True,
+                "topic.metadata.propagation.max.ms": 2000,
+                "message.timeout.ms": 10000,
+            },
+        )
         errors = [err for err, _ in reports]
     except KafkaException as e:  # the client may already know the topic is missing
         errors = [e.args[0]]
@@ -233,8 +258,7 @@ def test_first_run_without_maven_is_one_clear_line_and_exit_2(tmp_path: Path) ->
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "java").symlink_to(java)
-    env = {**os.environ, "PATH": str(bin_dir),
-           "COLDWAKE_KAFKA_CACHE": str(tmp_path / "cold-cache")}
+    env = {**os.environ, "PATH": str(bin_dir), "COLDWAKE_KAFKA_CACHE": str(tmp_path / "cold-cache")}
 
     result = _cli("up", "--dir", str(tmp_path / "kafka"), env=env)
 

@@ -23,8 +23,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _env(data_dir: Path, records: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COLDWAKE_")}
-    env.update(COLDWAKE_INPUT=f"file:{records}", COLDWAKE_DATA_DIR=str(data_dir),
-               COLDWAKE_PROGRESS_S="0", PYTHONPATH=str(ROOT))
+    env.update(
+        COLDWAKE_INPUT=f"file:{records}",
+        COLDWAKE_DATA_DIR=str(data_dir),
+        COLDWAKE_PROGRESS_S="0",
+        PYTHONPATH=str(ROOT),
+    )
     return env
 
 
@@ -32,8 +36,13 @@ def _start(data_dir: Path, records: Path, recovery: Path | None) -> subprocess.P
     cmd = [sys.executable, "-m", "bytewax.run", "flows.vessel"]
     if recovery is not None:
         cmd += ["-r", str(recovery), "-s", "1", "-b", "0"]
-    return subprocess.Popen(cmd, cwd=ROOT, env=_env(data_dir, records),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env=_env(data_dir, records),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 def _finish(proc: subprocess.Popen[bytes]) -> None:

@@ -24,27 +24,40 @@ def at(minutes: float) -> str:
 
 def reading(minute: float, temp: float = -18.0, **fields: Any) -> bytes:
     obj: dict[str, Any] = {
-        "type": "reefer.telemetry", "container_id": BOX, "vessel_id": VESSEL,
-        "ts": at(minute), "setpoint_c": -18.0, "temp_c": temp, "power_kw": 2.5,
+        "type": "reefer.telemetry",
+        "container_id": BOX,
+        "vessel_id": VESSEL,
+        "ts": at(minute),
+        "setpoint_c": -18.0,
+        "temp_c": temp,
+        "power_kw": 2.5,
     }
     obj.update(fields)
     return orjson.dumps(obj)
 
 
-def fix(minute: float, sog: float = 15.0, lat: float = 10.0, lon: float = 20.0,
-        vessel: str = VESSEL) -> bytes:
-    return orjson.dumps({
-        "type": "vessel.position", "vessel_id": vessel, "ts": at(minute),
-        "lat": lat, "lon": lon, "sog_kn": sog,
-    })
+def fix(
+    minute: float, sog: float = 15.0, lat: float = 10.0, lon: float = 20.0, vessel: str = VESSEL
+) -> bytes:
+    return orjson.dumps(
+        {
+            "type": "vessel.position",
+            "vessel_id": vessel,
+            "ts": at(minute),
+            "lat": lat,
+            "lon": lon,
+            "sog_kn": sog,
+        }
+    )
 
 
 def records(lines: list[bytes]) -> list[Record]:
     return [parse(line, f"test:{i + 1}") for i, line in enumerate(lines)]
 
 
-def run(lines: list[bytes], th: Thresholds | None = None, end: bool = False
-        ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], Detector]:
+def run(
+    lines: list[bytes], th: Thresholds | None = None, end: bool = False
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], Detector]:
     """Feed lines through a Detector: (alerts, windows, late, detector)."""
     d = Detector(th or Thresholds())
     d.process(records(lines))

@@ -17,8 +17,13 @@ def test_defaults_follow_the_contract() -> None:
     s = load({})
     assert (s.input.kind, s.output, s.data_dir) == ("sim", "local", Path("data"))
     th = s.thresholds
-    assert (th.tolerance_c, th.excursion_min, th.silence_min, th.window_min,
-            th.door_speed_kn) == (2.0, 30.0, 30.0, 15.0, 2.0)
+    assert (th.tolerance_c, th.excursion_min, th.silence_min, th.window_min, th.door_speed_kn) == (
+        2.0,
+        30.0,
+        30.0,
+        15.0,
+        2.0,
+    )
 
 
 def test_file_input_lists_partitions_in_order(tmp_path: Path) -> None:
@@ -48,10 +53,19 @@ def test_bad_values_name_the_variable(env: dict[str, str], message: str) -> None
 
 def test_the_job_stops_at_start_with_one_line(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "bytewax.run", "flows.vessel"], cwd=ROOT, capture_output=True,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "COLDWAKE_DATA_DIR": str(tmp_path),
-             "COLDWAKE_DOOR_SPEED_KN": "fast"}, timeout=60)
+        [sys.executable, "-m", "bytewax.run", "flows.vessel"],
+        cwd=ROOT,
+        capture_output=True,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "PYTHONPATH": str(ROOT),
+            "COLDWAKE_DATA_DIR": str(tmp_path),
+            "COLDWAKE_DOOR_SPEED_KN": "fast",
+        },
+        timeout=60,
+    )
     assert proc.returncode == 2
     assert proc.stderr.decode().splitlines() == [
         "coldwake: configuration error: COLDWAKE_DOOR_SPEED_KN='fast' is not valid: "
-        "knots >= 0, e.g. 2.0"]
+        "knots >= 0, e.g. 2.0"
+    ]

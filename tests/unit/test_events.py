@@ -18,13 +18,30 @@ from flows.events import (
 )
 
 READING = {
-    "type": "reefer.telemetry", "container_id": "MSKU1234565", "vessel_id": "IMO9778791",
-    "ts": "2026-11-26T12:00:00Z", "setpoint_c": -18.0, "temp_c": -18.3, "power_kw": 2.7,
-    "return_c": -16.9, "ambient_c": 24.5, "humidity_pct": 82.0, "co2_pct": 0.04,
-    "o2_pct": 20.9, "door_open": False, "defrost": False,
+    "type": "reefer.telemetry",
+    "container_id": "MSKU1234565",
+    "vessel_id": "IMO9778791",
+    "ts": "2026-11-26T12:00:00Z",
+    "setpoint_c": -18.0,
+    "temp_c": -18.3,
+    "power_kw": 2.7,
+    "return_c": -16.9,
+    "ambient_c": 24.5,
+    "humidity_pct": 82.0,
+    "co2_pct": 0.04,
+    "o2_pct": 20.9,
+    "door_open": False,
+    "defrost": False,
 }
-FIX = {"type": "vessel.position", "vessel_id": "IMO9778791", "ts": "2026-11-26T12:00:00Z",
-       "lat": 51.95, "lon": 4.05, "sog_kn": 14.2, "cog_deg": 231.0}
+FIX = {
+    "type": "vessel.position",
+    "vessel_id": "IMO9778791",
+    "ts": "2026-11-26T12:00:00Z",
+    "lat": 51.95,
+    "lon": 4.05,
+    "sog_kn": 14.2,
+    "cog_deg": 231.0,
+}
 
 
 def raw(obj: dict[str, object], **changes: object) -> bytes:
@@ -51,8 +68,10 @@ def test_contract_examples_parse() -> None:
 
 
 def test_optional_fields_default_and_unknown_fields_are_ignored() -> None:
-    minimal = {k: READING[k] for k in ("type", "container_id", "vessel_id", "ts",
-                                       "setpoint_c", "temp_c", "power_kw")}
+    minimal = {
+        k: READING[k]
+        for k in ("type", "container_id", "vessel_id", "ts", "setpoint_c", "temp_c", "power_kw")
+    }
     r = parse(raw(minimal, firmware="2.1", extra={"x": 1}), "t:1")
     assert isinstance(r, Telemetry)
     assert r.door_open is False and r.defrost is False and r.humidity_pct is None
