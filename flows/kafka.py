@@ -114,7 +114,8 @@ class _KafkaPartition(StatefulSourcePartition[Batch, int]):
                     f"could not read the end offset of {name} within {cfg.timeout_s:g} s: {exc}"
                 ) from None
         self._consumer.assign([KafkaPartition(self._topic, self._partition, self._next)])
-        self._quiet_since = time.monotonic()
+        self._quiet_since = self._idle_since = time.monotonic()
+        self._idle_s = cfg.idle_s
         self._state = PartState.ACTIVE
 
     def next_batch(self) -> list[Batch]:
@@ -139,18 +140,22 @@ class _KafkaPartition(StatefulSourcePartition[Batch, int]):
             self._next = offset + 1
         now = time.monotonic()
         if records:
+            # Back after a real pause (several idle timeouts): the others were likely
+            # paused too, and their backlog must merge with this one in order.
+            paused = self._state is PartState.IDLE and now - self._idle_since >= 3 * self._idle_s
             self._quiet_since, self._state = now, PartState.ACTIVE
-        elif now - self._quiet_since >= self._cfg.idle_s:
+            state = PartState.RESUMED if paused else PartState.ACTIVE
+            if self._end is not None and self._next >= self._end:
+                state = self._state = PartState.ENDED
+            return [Batch(self._index, self._parts, records, state)]
+        if now - self._quiet_since >= self._idle_s:
             # Nothing to read for a while: stop holding the others back, and say so
-            # again every timeout (the merge voids idle claims when a stream resumes).
+            # again every timeout (a resumed partition voids the idle claims).
+            if self._state is not PartState.IDLE:
+                self._idle_since = now
             self._quiet_since, self._state = now, PartState.IDLE
             return [Batch(self._index, self._parts, [], PartState.IDLE)]
-        else:
-            return []
-        state = self._state
-        if self._end is not None and self._next >= self._end:
-            state = self._state = PartState.ENDED
-        return [Batch(self._index, self._parts, records, state)]
+        return []
 
     def snapshot(self) -> int:
         return self._next

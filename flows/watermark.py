@@ -10,11 +10,12 @@ never on how partitions interleave, how many workers read them, or on a resume.
 
 An *ended* partition (end of file, or the end offset of a bounded Kafka run) never
 holds the merge back. An *idle* partition (a live Kafka partition with nothing to
-read for the idle timeout, re-confirmed every timeout) stops holding it back. When an
-idle partition delivers again, every other idle claim is void until re-confirmed, so
-a backlog that arrives after a pause is merged in order. What a partition delivers
-after the others moved on without it is released at once, behind the watermark: the
-one place where timing can change results, and only for live streams.
+read for the idle timeout, re-confirmed every timeout) stops holding it back. When a
+partition comes back after a long pause (RESUMED), every other idle claim is void
+until re-confirmed, so a backlog that arrives in a burst after an outage still merges
+in order. What a partition delivers after the others moved on without it is released
+at once, behind the watermark: the one place where timing can change results, and
+only for live streams.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ class PartState(Enum):
     ACTIVE = "active"
     IDLE = "idle"
     ENDED = "ended"
+    # Active again after a long pause: every idle claim is void until re-confirmed.
+    RESUMED = "resumed"
 
 
 @dataclass(slots=True)
@@ -74,13 +77,14 @@ class PartitionMerge:
                 "a resumed run must read the same inputs (or start with a fresh recovery dir)"
             )
         part = self._parts[batch.part]
-        if batch.records and part.state is PartState.IDLE:
-            # A stream that resumes after a pause usually resumes everywhere: an idle
-            # claim is void until the other partitions confirm it again, so a backlog
-            # that arrives in a burst is still merged in event-time order.
+        if batch.state is PartState.RESUMED:
+            # A stream that resumes after a long pause usually resumes everywhere: the
+            # other idle claims are void until confirmed again, so a backlog that
+            # arrives in a burst still merges in event-time order.
             for other in self._parts:
                 if other.state is PartState.IDLE:
                     other.state = PartState.ACTIVE
+            batch.state = PartState.ACTIVE
         if batch.records and self._only_blocker(batch.part):
             # Fast path: nothing else is queued or can come earlier (one partition,
             # or all others ended), so the batch is already in canonical order.

@@ -187,7 +187,7 @@ def test_live_mode_keeps_up_while_empty_partitions_stay_idle(vessel: str, tmp_pa
     expected = _file_mode(records, tmp_path / "file")
     proc = start_flow(tmp_path / "live", input="kafka", output="kafka", brokers=vessel, idle_s="1")
     try:
-        time.sleep(3)  # the flow is up and waiting on empty topics
+        time.sleep(6)  # the flow waits on empty topics for several idle timeouts
         assert proc.poll() is None
         produce_file(records, vessel, rate=20_000)
         deadline = time.monotonic() + 60
