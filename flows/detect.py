@@ -176,7 +176,9 @@ class Detector:
     vessels: dict[str, VesselState] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
     out: Outputs = field(default_factory=Outputs)
+    windows_closed: int = 0  # a plain int: counted for nearly every reading
     _dirty: set[str] = field(default_factory=set)
+    _bounds: dict[int, tuple[str, str]] = field(default_factory=dict)
     _window_us: int = field(init=False)
     _silence_us: int = field(init=False)
     _excursion_us: int = field(init=False)
@@ -208,6 +210,22 @@ class Detector:
             c = self.containers[cid]
             if c.window is not None:
                 self._close_window(cid, c)
+
+    def totals(self) -> Counter[str]:
+        """Counts for progress lines and the summary, readings and windows included."""
+        totals = self.counts.copy()
+        totals["windows"] = self.windows_closed
+        # Every record is a reading, a position or a dead letter, and a reading is
+        # processed unless it was late or a duplicate.
+        totals["readings"] = (
+            self.out.position
+            - totals["dead_letters"]
+            - totals["positions"]
+            - totals["late_positions"]
+            - totals["late_readings"]
+            - totals["duplicates"]
+        )
+        return totals
 
     @property
     def has_changed_rows(self) -> bool:
@@ -255,7 +273,6 @@ class Detector:
             else:
                 self._late(cid, r.raw, c.last.ts - r.ts, "late_readings")
             return
-        self.counts["readings"] += 1
         v = self.vessels.get(r.vessel_id) or self._vessel(r.vessel_id)
         if r.ts > v.event_time:
             v.event_time = r.ts
@@ -425,13 +442,19 @@ class Detector:
         w = c.window
         assert w is not None
         c.window = None
-        lat, lon = _lat_lon(w.position)
+        bounds = self._bounds.get(w.start)
+        if bounds is None:  # every container shares the same window bounds
+            if len(self._bounds) > 10_000:
+                self._bounds.clear()
+            bounds = format_ts(w.start), format_ts(w.start + self._window_us)
+            self._bounds[w.start] = bounds
+        p = w.position
         record = {
             "type": "reefer.window",
             "container_id": cid,
             "vessel_id": c.vessel_id,
-            "window_start": format_ts(w.start),
-            "window_end": format_ts(w.start + self._window_us),
+            "window_start": bounds[0],
+            "window_end": bounds[1],
             "count": w.count,
             "temp_min": w.temp_min,
             "temp_max": w.temp_max,
@@ -439,10 +462,10 @@ class Detector:
             "setpoint_c": w.setpoint_c,
             "out_of_range": w.out_of_range,
             "power_kw_mean": round(w.power_sum / w.count, 3),
-            "lat": lat,
-            "lon": lon,
+            "lat": None if p is None else p.lat,
+            "lon": None if p is None else p.lon,
         }
-        self.counts["windows"] += 1
+        self.windows_closed += 1
         self.out.windows.append((cid, _json(record)))
 
     def _late(self, key: str, raw: bytes, late_by_us: int, counter: str) -> None:

@@ -92,7 +92,7 @@ class _Progress:
         now = time.monotonic()
         if not self._every or now - self._last < self._every:
             return
-        position, counts = core.detector.out.position, core.detector.counts
+        position, counts = core.detector.out.position, core.detector.totals()
         rate = (position - self._last_position) / (now - self._last)
         opened = sum(counts[f"opened.{k}"] for k in ALERT_KINDS)
         _log(
@@ -105,7 +105,7 @@ class _Progress:
 
     def summary(self, core: VesselCore) -> None:
         d = core.detector
-        counts = d.counts
+        counts = d.totals()
         seconds = time.monotonic() - self._started
         done = d.out.position - self._start_position
         _log(
