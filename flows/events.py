@@ -81,7 +81,7 @@ class Position:
     raw: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DeadLetter:
     """A malformed input record with the reason it was rejected."""
 

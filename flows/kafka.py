@@ -22,7 +22,7 @@ from confluent_kafka.admin import AdminClient
 
 from flows.config import KafkaSettings, Settings
 from flows.detect import Outputs
-from flows.events import POSITION, TELEMETRY, parse
+from flows.events import POSITION, TELEMETRY, DeadLetter, parse
 from flows.watermark import Batch, PartState
 
 #: Input topics in tie-break order: a fix and a reading with the same time take the fix first.
@@ -136,7 +136,10 @@ class _KafkaPartition(StatefulSourcePartition[Batch, int]):
             assert offset is not None  # only error events lack an offset
             if self._end is not None and offset >= self._end:
                 break
-            records.append(parse(msg.value() or b"", f"{self._label}{offset}"))
+            record = parse(msg.value() or b"", self._label)
+            if type(record) is DeadLetter:  # spelled out only where it is needed
+                record.source = f"{self._label}{offset}"
+            records.append(record)
             self._next = offset + 1
         now = time.monotonic()
         if records:

@@ -12,11 +12,31 @@ from typing import BinaryIO
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
-from flows.events import parse
+from flows.events import DeadLetter, Record, parse
 from flows.simulator import SimConfig, generate
 from flows.watermark import Batch, PartState
 
 FilePosition = tuple[int, int]  # (byte offset, lines read)
+
+
+def parse_lines(lines: list[bytes], label: str, first: int) -> list[Record]:
+    """Parse JSONL lines numbered from `first + 1`; blank lines carry no record.
+
+    A dead letter's source (`label` + line number) is only spelled out for dead
+    letters: formatting it for every line would cost more than the check.
+    """
+    records: list[Record] = []
+    append = records.append
+    for n, raw in enumerate(lines, first + 1):
+        if raw.endswith(b"\r"):
+            raw = raw[:-1]
+        if not raw or raw.isspace():
+            continue
+        record = parse(raw, label)
+        if type(record) is DeadLetter:
+            record.source = f"{label}{n}"
+        append(record)
+    return records
 
 
 class _FilePartition(StatefulSourcePartition[Batch, FilePosition]):
@@ -31,6 +51,7 @@ class _FilePartition(StatefulSourcePartition[Batch, FilePosition]):
         self._file: BinaryIO = path.open("rb")
         self._offset, self._line = resume or (0, 0)
         self._file.seek(self._offset)
+        self._rest = b""  # a line not yet complete at the end of the last read
         self._label = f"{path}:"
         self._index, self._parts, self._batch_bytes = index, parts, batch_bytes
         self._ended = False
@@ -38,17 +59,15 @@ class _FilePartition(StatefulSourcePartition[Batch, FilePosition]):
     def next_batch(self) -> list[Batch]:
         if self._ended:
             raise StopIteration
-        lines = self._file.readlines(self._batch_bytes)
-        records = []
-        line_no = self._line
-        for raw in lines:
-            line_no += 1
-            raw = raw.rstrip(b"\r\n")
-            if raw.strip():  # blank lines carry no record
-                records.append(parse(raw, f"{self._label}{line_no}"))
-        self._line = line_no
-        self._offset = self._file.tell()
-        self._ended = not lines
+        chunk = self._file.read(self._batch_bytes)
+        if chunk:
+            lines = (self._rest + chunk).split(b"\n")
+            self._rest = lines.pop()
+        else:  # end of file, perhaps after a last line without a newline
+            lines, self._rest, self._ended = [self._rest], b"", True
+        records = parse_lines(lines, self._label, self._line)
+        self._line += len(lines)
+        self._offset = self._file.tell() - len(self._rest)
         state = PartState.ENDED if self._ended else PartState.ACTIVE
         return [Batch(self._index, self._parts, records, state)]
 
@@ -90,8 +109,7 @@ class _SimPartition(StatefulSourcePartition[Batch, int]):
         if self._ended:
             raise StopIteration
         lines = list(islice(self._lines, self._batch_size))
-        first = self._emitted
-        records = [parse(raw, f"sim:{first + i + 1}") for i, raw in enumerate(lines)]
+        records = parse_lines(lines, "sim:", self._emitted)
         self._emitted += len(lines)
         self._ended = not lines
         state = PartState.ENDED if self._ended else PartState.ACTIVE

@@ -353,9 +353,25 @@ def test_a_transshipped_container_is_watched_by_its_new_vessels_clock() -> None:
 
 
 def test_totals_account_for_every_record() -> None:
-    lines = [fix(0), reading(0), reading(0), reading(10), reading(5), b"{}", fix(-1),
-             reading(20, 90.0), reading(40)]
+    lines = [
+        fix(0),
+        reading(0),
+        reading(0),
+        reading(10),
+        reading(5),
+        b"{}",
+        fix(-1),
+        reading(20, 90.0),
+        reading(40),
+    ]
     *_, d = run(lines, end=True)
     t = d.totals()
-    assert (t["readings"], t["duplicates"], t["late_readings"], t["dead_letters"],
-            t["positions"], t["late_positions"], t["windows"]) == (4, 1, 1, 1, 1, 1, 2)
+    assert (
+        t["readings"],
+        t["duplicates"],
+        t["late_readings"],
+        t["dead_letters"],
+        t["positions"],
+        t["late_positions"],
+        t["windows"],
+    ) == (4, 1, 1, 1, 1, 1, 2)
