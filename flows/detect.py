@@ -75,16 +75,6 @@ def implausible(r: Telemetry) -> str | None:
     return None
 
 
-def _plausible(r: Telemetry) -> bool:
-    """The fast form of `implausible(r) is None`."""
-    return (
-        -70.0 <= r.temp_c <= 70.0
-        and (r.co2_pct is None or 0.0 <= r.co2_pct <= 30.0)
-        and (r.o2_pct is None or 0.0 <= r.o2_pct <= 30.0)
-        and (r.humidity_pct is None or 0.0 <= r.humidity_pct <= 100.0)
-    )
-
-
 # Comparisons allow for binary floating point, so that 15.3 - 13.3 counts as exactly 2.0.
 _EPSILON: Final = 1e-9
 
@@ -288,7 +278,13 @@ class Detector:
         if c.window is not None and r.ts >= c.window.start + self._window_us:
             self._close_window(cid, c)
 
-        if _plausible(r):
+        co2, o2, hum = r.co2_pct, r.o2_pct, r.humidity_pct
+        if (  # `implausible(r) is None`, inline: this runs for every reading
+            -70.0 <= r.temp_c <= 70.0
+            and (co2 is None or 0.0 <= co2 <= 30.0)
+            and (o2 is None or 0.0 <= o2 <= 30.0)
+            and (hum is None or 0.0 <= hum <= 100.0)
+        ):
             if c.alerts and FAULT in c.alerts:
                 self._close(cid, c, FAULT, r.ts)
             if not r.defrost:

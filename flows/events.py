@@ -249,9 +249,12 @@ def _telemetry_fast(obj: dict[str, Any], raw: bytes) -> Telemetry | None:
 
     Written out long-hand (no loops, no helper calls): it runs for every reading.
     """
+    try:
+        cid, vid, ts = obj["container_id"], obj["vessel_id"], obj["ts"]
+        setpoint, temp, power = obj["setpoint_c"], obj["temp_c"], obj["power_kw"]
+    except KeyError:
+        return None
     get = obj.get
-    cid, vid, ts = get("container_id"), get("vessel_id"), get("ts")
-    setpoint, temp, power = get("setpoint_c"), get("temp_c"), get("power_kw")
     if (
         type(cid) is not str
         or cid not in _valid_containers
