@@ -90,10 +90,10 @@ def flow_env(data_dir: Path, **settings: str) -> dict[str, str]:
 
 
 def start_flow(
-    data_dir: Path, recovery: Path | None = None, **settings: str
+    data_dir: Path, recovery: Path | None = None, workers: int = 1, **settings: str
 ) -> subprocess.Popen[bytes]:
     """Start `python -m bytewax.run flows.vessel` with COLDWAKE_<NAME> settings."""
-    cmd = [sys.executable, "-m", "bytewax.run", "flows.vessel"]
+    cmd = [sys.executable, "-m", "bytewax.run", "flows.vessel", "-w", str(workers)]
     if recovery is not None:
         cmd += ["-r", str(recovery), "-s", "1", "-b", "0"]
     return subprocess.Popen(

@@ -63,14 +63,21 @@ def _assert_same_results(
     assert kafka["dlq"].keys() == files["dlq"].keys()
 
 
-def test_kafka_mode_gives_the_same_results_as_file_mode(vessel: str, tmp_path: Path) -> None:
+def test_kafka_mode_on_two_workers_gives_the_same_results_as_file_mode(
+    vessel: str, tmp_path: Path
+) -> None:
     records = _simulate(tmp_path, containers=150, hours=24, seed=5)
     produce_file(records, vessel)
     expected = _file_mode(records, tmp_path / "file")
 
     err = finish(
         start_flow(
-            tmp_path / "kafka", input="kafka", output="kafka", brokers=vessel, kafka_stop_at_end="1"
+            tmp_path / "kafka",
+            workers=2,
+            input="kafka",
+            output="kafka",
+            brokers=vessel,
+            kafka_stop_at_end="1",
         )
     )
     got = _kafka_mode(vessel)
