@@ -8,10 +8,11 @@ exactly what the last snapshot had not covered.
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 import orjson
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
@@ -40,6 +41,16 @@ OUTPUT_TOPICS: Final = {
 
 class KafkaUnavailableError(RuntimeError):
     """Brokers could not be reached, a topic is missing, or a delivery failed."""
+
+
+def _stop(message: str) -> NoReturn:
+    """Say why the run stops, then stop it.
+
+    Raised inside a running dataflow, an exception reaches the user through Bytewax,
+    which may abort with a Rust panic that drops its text: so print it first.
+    """
+    print(f"coldwake: error: {message}", file=sys.stderr, flush=True)
+    raise KafkaUnavailableError(message)
 
 
 def topic_partitions(brokers: str, topics: tuple[str, ...], timeout_s: float) -> list[str]:
@@ -101,8 +112,10 @@ class _KafkaPartition(StatefulSourcePartition[Batch, int]):
                 "queued.max.messages.kbytes": 2048,
                 "fetch.max.bytes": 8 << 20,
                 "log_level": 3,
+                "error_cb": self._on_error,
             }
         )
+        self._down_since: float | None = None
         self._next = OFFSET_BEGINNING if resume is None else resume
         self._end: int | None = None
         if cfg.stop_at_end:
@@ -118,6 +131,29 @@ class _KafkaPartition(StatefulSourcePartition[Batch, int]):
         self._idle_s = cfg.idle_s
         self._state = PartState.ACTIVE
 
+    def _on_error(self, err: KafkaError) -> None:
+        if err.code() == KafkaError._ALL_BROKERS_DOWN and self._down_since is None:
+            self._down_since = time.monotonic()
+
+    def _check_brokers(self) -> None:
+        """Stop the run once the cluster has been unreachable for the timeout.
+
+        The client retries forever on its own; a flow that silently waits on a dead
+        cluster is worse than one that stops and resumes from its snapshot later.
+        """
+        if self._down_since is None or time.monotonic() - self._down_since < self._cfg.timeout_s:
+            return
+        try:  # the cluster may be back while this partition has nothing to read
+            self._consumer.list_topics(self._topic, timeout=1.0)
+            self._down_since = None
+        except KafkaException:
+            _stop(
+                f"no broker of {self._cfg.brokers} has answered for "
+                f"{self._cfg.timeout_s:g} s while reading {self._topic}[{self._partition}]; "
+                "the run stops here and resumes from its last snapshot once restarted "
+                "(-r DIR); check the cluster, or raise COLDWAKE_KAFKA_TIMEOUT_S"
+            )
+
     def next_batch(self) -> list[Batch]:
         if self._state is PartState.ENDED:
             raise StopIteration
@@ -131,7 +167,7 @@ class _KafkaPartition(StatefulSourcePartition[Batch, int]):
             if err is not None:
                 if err.code() == KafkaError._PARTITION_EOF:
                     continue
-                raise KafkaUnavailableError(f"reading {self._topic}[{self._partition}]: {err}")
+                _stop(f"reading {self._topic}[{self._partition}]: {err}; the run stops here")
             offset = msg.offset()
             assert offset is not None  # only error events lack an offset
             if self._end is not None and offset >= self._end:
@@ -142,6 +178,10 @@ class _KafkaPartition(StatefulSourcePartition[Batch, int]):
             records.append(record)
             self._next = offset + 1
         now = time.monotonic()
+        if messages:
+            self._down_since = None
+        else:
+            self._check_brokers()
         if records:
             # Back after a real pause (several idle timeouts): the others were likely
             # paused too, and their backlog must merge with this one in order.
@@ -255,9 +295,10 @@ class _TopicPartition(StatefulSinkPartition[list[tuple[str, bytes]], None]):
         remaining = self._producer.flush(self._timeout)
         self._check()
         if remaining:
-            raise KafkaUnavailableError(
+            _stop(
                 f"{remaining} records to {self._topic} unacknowledged after {self._timeout:g} s; "
-                "the run stops so that recovery replays them"
+                "the run stops here and, restarted with -r DIR, replays them from its last "
+                "snapshot; check the cluster, or raise COLDWAKE_KAFKA_TIMEOUT_S"
             )
 
     def close(self) -> None:
@@ -265,9 +306,10 @@ class _TopicPartition(StatefulSinkPartition[list[tuple[str, bytes]], None]):
 
     def _check(self) -> None:
         if self._deliveries.failure is not None:
-            raise KafkaUnavailableError(
-                f"delivery failed ({self._deliveries.failure}); the run stops so that "
-                "recovery replays the epoch"
+            _stop(
+                f"delivery failed ({self._deliveries.failure}); the run stops here and, "
+                "restarted with -r DIR, replays it from its last snapshot; check the cluster, "
+                "or raise COLDWAKE_KAFKA_TIMEOUT_S"
             )
 
 

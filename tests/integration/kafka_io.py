@@ -90,7 +90,7 @@ def flow_env(data_dir: Path, **settings: str) -> dict[str, str]:
 
 
 def start_flow(
-    data_dir: Path, recovery: Path | None = None, workers: int = 1, **settings: str
+    data_dir: Path, recovery: Path | None = None, workers: int | str = 1, **settings: str
 ) -> subprocess.Popen[bytes]:
     """Start `python -m bytewax.run flows.vessel` with COLDWAKE_<NAME> settings."""
     cmd = [sys.executable, "-m", "bytewax.run", "flows.vessel", "-w", str(workers)]

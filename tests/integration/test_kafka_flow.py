@@ -6,12 +6,13 @@ import random
 import signal
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import orjson
 import pytest
 
-from deploy.kafka.cluster import reset_topics
+from deploy.kafka.cluster import admin_client, contract_topics, create_topics, reset_topics
 from flows.detect import implausible
 from flows.events import Telemetry, parse
 from flows.kafka import produce_file
@@ -208,3 +209,52 @@ def test_live_mode_keeps_up_while_empty_partitions_stay_idle(vessel: str, tmp_pa
         proc.wait(timeout=30)
     got = _kafka_mode(vessel)
     assert got["alerts"] == expected["alerts"]
+
+
+def test_a_cluster_that_dies_mid_run_stops_the_flow_with_a_clear_error(
+    kafka_clusters: KafkaClusters, tmp_path: Path
+) -> None:
+    """All brokers gone (the 1-node shore cluster, used as a stand-in): the flow must
+    stop with one clear line within the timeout instead of waiting forever, and a
+    restart once the cluster is back resumes and finishes with the same results."""
+    shore = kafka_clusters.shore_brokers
+    specs = [
+        replace(s, replication_factor=1, config={**s.config, "min.insync.replicas": "1"})
+        for s in contract_topics()
+    ]
+    create_topics(shore, specs)
+    records = _simulate(tmp_path, containers=300, hours=48, seed=13)
+    produce_file(records, shore)
+    expected = _file_mode(records, tmp_path / "file")
+
+    recovery = tmp_path / "recovery"
+    settings = {
+        "input": "kafka",
+        "output": "kafka",
+        "brokers": shore,
+        "kafka_stop_at_end": "1",
+        "kafka_timeout_s": "4",
+    }
+    proc = start_flow(tmp_path / "kafka", recovery, **settings)
+    try:
+        while end_offsets(shore, "reefer.windows") < 0.2 * len(expected["windows"]):
+            assert proc.poll() is None, "the run ended before the cluster could be killed"
+            time.sleep(0.05)
+        kafka_clusters.kill_broker("shore", 1)
+        killed = time.monotonic()
+        _, err = proc.communicate(timeout=120)
+        waited = time.monotonic() - killed
+    finally:
+        kafka_clusters.start_broker("shore", 1)
+    text = "\n".join(line for line in err.decode().splitlines() if not line.startswith("%"))
+    assert proc.returncode != 0
+    assert "the run stops" in text and "COLDWAKE_KAFKA_TIMEOUT_S" in text, text[:3000]
+    assert waited < 4 + 30  # the timeout plus at most one flush timeout: never a hang
+
+    try:
+        finish(start_flow(tmp_path / "kafka", recovery, **settings))
+        _assert_same_results(_kafka_mode(shore), expected)
+    finally:  # the shore cluster holds no contract topics in the other tests
+        admin = admin_client(shore)  # held: the futures need a live client
+        for future in admin.delete_topics([s.name for s in specs]).values():
+            future.result(timeout=30)
