@@ -13,6 +13,7 @@ from bytewax.inputs import Source
 
 from flows.config import Settings
 from flows.detect import Outputs
+from flows.kafka import KafkaInput, KafkaOutput, kafka_items
 from flows.logic import VesselLogic
 from flows.sinks import JsonlSink
 from flows.sources import FileSource, SimSource
@@ -27,8 +28,6 @@ def _source(settings: Settings) -> Source[Batch]:
     if settings.input.kind == "file":
         return FileSource(settings.input.paths)
     if settings.input.kind == "kafka":
-        from flows.kafka import KafkaInput
-
         return KafkaInput(settings.kafka)
     return SimSource(settings.sim, settings.batch_size)
 
@@ -62,8 +61,6 @@ def build(settings: Settings) -> Dataflow:
     table = op.flat_map("table-rows", outputs, _table_items)
     op.output("table", table, TableSink(settings.data_dir))
     if settings.output == "kafka":
-        from flows.kafka import KafkaOutput, kafka_items
-
         op.output(
             "kafka-out",
             op.flat_map("kafka-records", outputs, kafka_items),

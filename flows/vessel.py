@@ -7,6 +7,7 @@ here with one line naming it, before Bytewax starts.
 from __future__ import annotations
 
 import sys
+from typing import NoReturn
 
 from flows.config import ConfigError, load
 from flows.kafka import KafkaUnavailableError, preflight
@@ -14,7 +15,7 @@ from flows.pipeline import build
 from flows.recovery import prepare_recovery_dir
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     print(f"coldwake: {message}", file=sys.stderr, flush=True)
     raise SystemExit(2)
 
