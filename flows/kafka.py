@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, NoReturn
 
@@ -25,6 +26,8 @@ from flows.config import KafkaSettings, Settings
 from flows.detect import Outputs
 from flows.events import POSITION, TELEMETRY, DeadLetter, parse
 from flows.watermark import Batch, PartState
+
+_EMPTY_POLL_PAUSE: Final = timedelta(milliseconds=10)
 
 #: Input topics in tie-break order: a fix and a reading with the same time take the fix first.
 INPUT_TOPICS: Final = (POSITION, TELEMETRY)
@@ -116,6 +119,7 @@ class _KafkaPartition(StatefulSourcePartition[Batch, int]):
             }
         )
         self._down_since: float | None = None
+        self._busy = True
         self._next = OFFSET_BEGINNING if resume is None else resume
         self._end: int | None = None
         if cfg.stop_at_end:
@@ -160,7 +164,9 @@ class _KafkaPartition(StatefulSourcePartition[Batch, int]):
         if self._end is not None and (self._next >= self._end or self._end == 0):
             self._state = PartState.ENDED
             return [Batch(self._index, self._parts, [], PartState.ENDED)]
-        messages = self._consumer.consume(self._batch, 0.05)
+        # Never wait here: Bytewax polls every partition of the worker in turn, and a
+        # wait on an empty one would stall all the others.
+        messages = self._consumer.consume(self._batch, 0)
         records = []
         for msg in messages:
             err = msg.error()
@@ -178,6 +184,7 @@ class _KafkaPartition(StatefulSourcePartition[Batch, int]):
             records.append(record)
             self._next = offset + 1
         now = time.monotonic()
+        self._busy = bool(messages)
         if messages:
             self._down_since = None
         else:
@@ -200,6 +207,10 @@ class _KafkaPartition(StatefulSourcePartition[Batch, int]):
             return [Batch(self._index, self._parts, [], PartState.IDLE)]
         return []
 
+    def next_awake(self) -> datetime | None:
+        # After an empty poll, look again a little later rather than spin.
+        return None if self._busy else datetime.now(UTC) + _EMPTY_POLL_PAUSE
+
     def snapshot(self) -> int:
         return self._next
 
@@ -210,7 +221,7 @@ class _KafkaPartition(StatefulSourcePartition[Batch, int]):
 class KafkaInput(FixedPartitionedSource[Batch, int]):
     """`vessel.position` and `reefer.telemetry`, one Bytewax partition per Kafka partition."""
 
-    def __init__(self, cfg: KafkaSettings, batch_size: int = 5000) -> None:
+    def __init__(self, cfg: KafkaSettings, batch_size: int = 1000) -> None:
         self._cfg, self._batch = cfg, batch_size
         self._parts: tuple[str, ...] | None = None
 

@@ -20,7 +20,7 @@ only for live streams.
 
 from __future__ import annotations
 
-import heapq
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Final
@@ -50,12 +50,15 @@ class Batch:
     state: PartState = PartState.ACTIVE
 
 
+Entry = tuple[int, int, int, Record]  # (key, partition index, sequence, record)
+
+
 @dataclass(slots=True)
 class _Part:
-    event_time: int = NO_TIME
-    queued: int = 0
+    event_time: int = NO_TIME  # running maximum ts: no later record has a lower key
     seq: int = 0
     state: PartState = PartState.ACTIVE
+    pending: list[Entry] = field(default_factory=list)  # sorted: keys never decrease
 
 
 @dataclass(slots=True)
@@ -64,7 +67,6 @@ class PartitionMerge:
 
     parts: tuple[str, ...] = ()
     _parts: list[_Part] = field(default_factory=list)
-    _heap: list[tuple[int, int, int, Record]] = field(default_factory=list)
 
     def push(self, batch: Batch) -> list[Record]:
         """Add one batch; return the records that can now be released, in order."""
@@ -93,12 +95,12 @@ class PartitionMerge:
             part.state = batch.state
             return batch.records
         event_time, seq, index = part.event_time, part.seq, batch.part
+        append = part.pending.append
         for record in batch.records:
             if not isinstance(record, DeadLetter) and record.ts > event_time:
                 event_time = record.ts
-            heapq.heappush(self._heap, (event_time, index, seq, record))
+            append((event_time, index, seq, record))
             seq += 1
-        part.queued += len(batch.records)
         part.event_time, part.seq, part.state = event_time, seq, batch.state
         return self._release()
 
@@ -111,7 +113,7 @@ class PartitionMerge:
     @property
     def buffered(self) -> int:
         """Records waiting for the watermark."""
-        return len(self._heap)
+        return sum(len(p.pending) for p in self._parts)
 
     @property
     def ended(self) -> bool:
@@ -119,35 +121,42 @@ class PartitionMerge:
         return bool(self._parts) and all(p.state is PartState.ENDED for p in self._parts)
 
     def _only_blocker(self, index: int) -> bool:
-        if self._heap:
-            return False
-        return all(i == index or p.state is not PartState.ACTIVE for i, p in enumerate(self._parts))
-
-    def _floor(self) -> tuple[int, int] | None:
-        """Lowest (key, index) an active partition with nothing queued could still send."""
-        best: tuple[int, int] | None = None
-        for i, p in enumerate(self._parts):
-            if p.queued == 0 and p.state is PartState.ACTIVE:
-                candidate = (p.event_time, i)
-                if best is None or candidate < best:
-                    best = candidate
-        return best
+        return all(
+            not p.pending and (i == index or p.state is not PartState.ACTIVE)
+            for i, p in enumerate(self._parts)
+        )
 
     def _release(self) -> list[Record]:
-        out: list[Record] = []
-        heap, parts = self._heap, self._parts
-        floor = self._floor()
-        while heap:
-            key, index, _, record = heap[0]
-            if floor is not None and floor < (key, index):
-                break
-            heapq.heappop(heap)
-            out.append(record)
-            part = parts[index]
-            part.queued -= 1
-            if part.queued == 0 and part.state is PartState.ACTIVE:
-                floor = self._floor()
-        return out
+        """Release every pending record that no active partition can still precede.
+
+        An active partition's later records all have keys at or above its event time,
+        so a record is safe below the lowest (event time, index) of the *other*
+        active partitions. Each partition's safe prefix is found by bisection; the
+        prefixes, already sorted, merge in one sort (cheaper than a heap per record).
+        """
+        lowest: tuple[int, int] | None = None
+        second: tuple[int, int] | None = None
+        for i, p in enumerate(self._parts):
+            if p.state is PartState.ACTIVE:
+                bound = (p.event_time, i)
+                if lowest is None or bound < lowest:
+                    lowest, second = bound, lowest
+                elif second is None or bound < second:
+                    second = bound
+        released: list[Entry] = []
+        runs = 0
+        for i, p in enumerate(self._parts):
+            if not p.pending:
+                continue
+            limit = second if lowest is not None and lowest[1] == i else lowest
+            cut = len(p.pending) if limit is None else bisect_left(p.pending, limit)
+            if cut:
+                released += p.pending[:cut]
+                del p.pending[:cut]
+                runs += 1
+        if runs > 1:
+            released.sort()
+        return [entry[3] for entry in released]
 
 
 def _advance(event_time: int, records: list[Record]) -> int:
