@@ -130,6 +130,7 @@ class _KafkaPartition(StatefulSourcePartition[Batch, int]):
                 raise KafkaUnavailableError(
                     f"could not read the end offset of {name} within {cfg.timeout_s:g} s: {exc}"
                 ) from None
+        self._assigned = KafkaPartition(self._topic, self._partition)
         self._consumer.assign([KafkaPartition(self._topic, self._partition, self._next)])
         self._quiet_since = self._idle_since = time.monotonic()
         self._idle_s = cfg.idle_s
@@ -198,7 +199,7 @@ class _KafkaPartition(StatefulSourcePartition[Batch, int]):
             if self._end is not None and self._next >= self._end:
                 state = self._state = PartState.ENDED
             return [Batch(self._index, self._parts, records, state)]
-        if now - self._quiet_since >= self._idle_s:
+        if now - self._quiet_since >= self._idle_s and not self._has_backlog():
             # Nothing to read for a while: stop holding the others back, and say so
             # again every timeout (a resumed partition voids the idle claims).
             if self._state is not PartState.IDLE:
@@ -206,6 +207,17 @@ class _KafkaPartition(StatefulSourcePartition[Batch, int]):
             self._quiet_since, self._state = now, PartState.IDLE
             return [Batch(self._index, self._parts, [], PartState.IDLE)]
         return []
+
+    def _has_backlog(self) -> bool:
+        """Whether the broker holds records not read yet: then the partition is late
+        (a leader failing over, a slow fetch), not idle, and must keep holding the
+        merge back. A bounded run always has a backlog until its end offset."""
+        if self._end is not None:
+            return True
+        low, high = self._consumer.get_watermark_offsets(self._assigned, cached=True)
+        if high is None or high < 0:  # no fetch answered yet: nothing known
+            return False
+        return bool(high > (self._next if self._next >= 0 else low))
 
     def next_awake(self) -> datetime | None:
         # After an empty poll, look again a little later rather than spin.

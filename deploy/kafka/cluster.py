@@ -42,6 +42,7 @@ import hashlib
 import json
 import logging
 import os
+import random
 import re
 import secrets
 import shutil
@@ -655,17 +656,22 @@ def contract_topics(telemetry_partitions: int = 6, position_partitions: int = 3)
 
 
 def _free_ports(count: int) -> list[int]:
-    """Ports the OS says are free now (all held open together, so they differ)."""
-    socks = []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind((HOST, 0))
-            socks.append(s)
-        return [int(s.getsockname()[1]) for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+    """`count` consecutive free ports below Linux's ephemeral range (32768 and up).
+
+    Ports from bind(0) come from the ephemeral range, where the brokers' own outgoing
+    connections take ports too: one could take a listener's port between this check
+    and the JVM's bind (seen as a broker that exits while starting).
+    """
+    rng = random.Random()
+    for _ in range(100):
+        base = rng.randrange(20_000, 32_000 - count)
+        ports = list(range(base, base + count))
+        try:
+            _check_ports_free(ports)
+        except LauncherError:
+            continue
+        return ports
+    raise LauncherError(f"found no {count} free consecutive ports in 20000-32000 on {HOST}")
 
 
 def _check_ports_free(ports: Sequence[int]) -> None:

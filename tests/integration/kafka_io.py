@@ -133,7 +133,9 @@ def distinct(name: str, values: list[bytes]) -> dict[bytes, bytes]:
     for value in values:
         key = identity(name, value)
         if name != "rows":
-            assert out.setdefault(key, value) == value, f"{name}: {key!r} differs on replay"
+            assert out.setdefault(key, value) == value, (
+                f"{name}: {key!r} differs on replay: {out[key]!r} vs {value!r}"
+            )
         else:
             out[key] = value  # the table's latest row wins
     return out
