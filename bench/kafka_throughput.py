@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,11 +21,10 @@ from pathlib import Path
 import orjson
 from confluent_kafka import Consumer, TopicPartition
 
+from bench.common import ROOT, flow_summary, run_measured, simulate
 from deploy.kafka import cluster as kc
 from flows.events import POSITION, TELEMETRY
 from flows.kafka import produce_file, topic_partitions
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def bare_consume(brokers: str) -> tuple[int, float]:
@@ -83,25 +81,7 @@ def main() -> None:
         print("starting the local clusters…", flush=True)
         brokers = kc.up(home).deployment.vessel.bootstrap
     try:
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "flows.simulator",
-                "--out",
-                str(work),
-                "--seed",
-                "7",
-                "--containers",
-                str(args.containers),
-                "--hours",
-                str(args.hours),
-            ],
-            cwd=ROOT,
-            check=True,
-            stderr=subprocess.DEVNULL,
-        )
-        records = work / "records.jsonl"
+        records = simulate(work, args.containers, args.hours)
         kc.reset_topics(brokers)
         sent, took = produce_file(records, brokers)
         readings = sum(1 for line in records.open("rb") if b'"reefer.telemetry"' in line)
@@ -122,20 +102,9 @@ def main() -> None:
             "COLDWAKE_DATA_DIR": str(work / "data"),
             "COLDWAKE_PROGRESS_S": "10",
         }
-        started = time.perf_counter()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bytewax.run", "flows.vessel"],
-            cwd=ROOT,
-            env=env,
-            stderr=subprocess.PIPE,
+        flow_s, flow_rss, err = run_measured(
+            [sys.executable, "-m", "bytewax.run", "flows.vessel"], env
         )
-        assert proc.stderr is not None
-        err = proc.stderr.read().decode()
-        _, status, usage = os.wait4(proc.pid, 0)
-        flow_s = time.perf_counter() - started
-        if status != 0:
-            sys.exit(f"flow failed:\n{err[-2000:]}")
-        summary = next((line for line in err.splitlines() if "input ended" in line), "")
 
         print(f"{'what (1 worker)':<48} {'readings/s':>12} {'wall s':>8} {'peak RSS':>9}")
         print(
@@ -144,9 +113,9 @@ def main() -> None:
         )
         print(
             f"{'flows.vessel, Kafka in and out':<48} {readings / flow_s:>12,.0f} "
-            f"{flow_s:>8.1f} {usage.ru_maxrss // 1024:>6} MB"
+            f"{flow_s:>8.1f} {flow_rss:>6} MB"
         )
-        print(f"flow's own count: {summary.removeprefix('coldwake: ')}")
+        print(f"flow's own count: {flow_summary(err)}")
     finally:
         if args.brokers is None:
             kc.down(home)

@@ -1,6 +1,6 @@
 """Throughput of the vessel flow on one worker, file in, local out, next to its baselines.
 
-    python -m bench.vessel_throughput [--containers 2000] [--hours 44] [--profile]
+    python -m bench.vessel_throughput [--containers 2000] [--hours 44]
 
 Prints readings/s of: the whole `python -m bytewax.run flows.vessel` process; a bare
 Bytewax `stateful_map` keyed by container over the same lines; `orjson.loads` alone;
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -19,10 +18,12 @@ from pathlib import Path
 
 import orjson
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench.common import ROOT, flow_summary, run_measured, simulate
 
 BARE_FLOW = """
 import orjson
+
+from bench.common import ROOT, flow_summary, run_measured, simulate
 import bytewax.operators as op
 from bytewax.connectors.files import FileSource
 from bytewax.dataflow import Dataflow
@@ -53,59 +54,15 @@ op.output("out", op.stateful_map("count", keyed, count), Null())
 """
 
 
-def _run(
-    cmd: list[str], env: dict[str, str], profile_to: Path | None = None
-) -> tuple[float, int, str]:
-    """Run a command; return wall seconds, peak RSS in MB, and its stderr."""
-    if profile_to is not None:
-        cmd = [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", str(profile_to), *cmd[1:]]
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    assert proc.stderr is not None
-    err = proc.stderr.read().decode()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - started
-    if status != 0:
-        sys.exit(f"{' '.join(cmd)} failed:\n{err[-2000:]}")
-    return wall, usage.ru_maxrss // 1024, err
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--containers", type=int, default=2000)
     parser.add_argument("--hours", type=float, default=44.0)
-    parser.add_argument(
-        "--profile",
-        action="store_true",
-        help="also profile the flow with pyinstrument (pip install pyinstrument)",
-    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="coldwake-bench-"))
     t = time.perf_counter()
-    # The simulator runs in its own process: what it holds in memory would otherwise
-    # count in the peak RSS of every child forked from here.
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "flows.simulator",
-            "--out",
-            str(work),
-            "--seed",
-            "7",
-            "--containers",
-            str(args.containers),
-            "--hours",
-            str(args.hours),
-        ],
-        cwd=ROOT,
-        check=True,
-        stderr=subprocess.DEVNULL,
-    )
-    records = work / "records.jsonl"
+    records = simulate(work, args.containers, args.hours)
     with records.open("rb") as f:
         count = readings = 0
         for line in f:
@@ -124,17 +81,14 @@ def main() -> None:
         "COLDWAKE_DATA_DIR": str(work / "data"),
         "COLDWAKE_PROGRESS_S": "0",
     }
-    profile = work / "profile.txt" if args.profile else None
-    flow_s, flow_rss, err = _run(
-        [sys.executable, "-m", "bytewax.run", "flows.vessel"], env, profile
-    )
+    flow_s, flow_rss, err = run_measured([sys.executable, "-m", "bytewax.run", "flows.vessel"], env)
     # Bytewax's FileSource dies on a non-UTF-8 line, so the baseline reads a copy without.
     clean = work / "records-utf8.jsonl"
     with records.open("rb") as f, clean.open("wb") as out:
         out.writelines(line for line in f if line.isascii())
     bare_py = work / "bare.py"
     bare_py.write_text(BARE_FLOW.format(path=str(clean)))
-    bare_s, bare_rss, _ = _run(
+    bare_s, bare_rss, _ = run_measured(
         [sys.executable, "-m", "bytewax.run", str(bare_py)], {**env, "PYTHONPATH": f"{work}:{ROOT}"}
     )
 
@@ -149,7 +103,6 @@ def main() -> None:
             pass
     loads = len(lines) / (time.perf_counter() - t)
 
-    summary = next((line for line in err.splitlines() if "input ended" in line), "")
     print(f"{'what (1 worker)':<44} {'readings/s':>12} {'wall s':>8} {'peak RSS':>9}")
     print(
         f"{'flows.vessel, file in, local out':<44} {readings / flow_s:>12,.0f} "
@@ -160,9 +113,7 @@ def main() -> None:
         f"{bare_s:>8.1f} {bare_rss:>6} MB"
     )
     print(f"{'orjson.loads alone (records/s)':<44} {loads:>12,.0f}")
-    print(f"flow's own count: {summary.removeprefix('coldwake: ')}")
-    if profile is not None:
-        print(f"profile: {profile}")
+    print(f"flow's own count: {flow_summary(err)}")
 
 
 if __name__ == "__main__":
