@@ -263,12 +263,11 @@ class Detector:
             else:
                 self._late(cid, r.raw, c.last.ts - r.ts, "late_readings")
             return
-        v = self.vessels.get(r.vessel_id) or self._vessel(r.vessel_id)
+        v = self._vessel(r.vessel_id)
         if r.ts > v.event_time:
             v.event_time = r.ts
-            if v.timers and v.timers[0][0] < r.ts:
-                self._fire_timers(r.vessel_id, v)
-        pos = v.position_at(r.ts) if v.positions else None
+            self._fire_timers(r.vessel_id, v)
+        pos = v.position_at(r.ts)
         if c is None:
             c = self.containers[cid] = ContainerState(r.vessel_id, r)
         elif c.vessel_id != r.vessel_id:  # transshipped: the new vessel's clock rules
@@ -278,13 +277,8 @@ class Detector:
         if c.window is not None and r.ts >= c.window.start + self._window_us:
             self._close_window(cid, c)
 
-        co2, o2, hum = r.co2_pct, r.o2_pct, r.humidity_pct
-        if (  # `implausible(r) is None`, inline: this runs for every reading
-            -70.0 <= r.temp_c <= 70.0
-            and (co2 is None or 0.0 <= co2 <= 30.0)
-            and (o2 is None or 0.0 <= o2 <= 30.0)
-            and (hum is None or 0.0 <= hum <= 100.0)
-        ):
+        reason = implausible(r)
+        if reason is None:
             if c.alerts and FAULT in c.alerts:
                 self._close(cid, c, FAULT, r.ts)
             if not r.defrost:
@@ -313,7 +307,7 @@ class Detector:
             if r.door_open or (c.alerts and DOOR in c.alerts):
                 self._door(cid, c, r, pos)
         elif FAULT not in c.alerts:
-            self._open(cid, c, FAULT, r.ts, r.ts, pos, {"reason": implausible(r)})
+            self._open(cid, c, FAULT, r.ts, r.ts, pos, {"reason": reason})
 
         c.last, c.position = r, pos
         if not c.silence_timer:
@@ -444,7 +438,7 @@ class Detector:
                 self._bounds.clear()
             bounds = format_ts(w.start), format_ts(w.start + self._window_us)
             self._bounds[w.start] = bounds
-        p = w.position
+        lat, lon = _lat_lon(w.position)
         record = {
             "type": "reefer.window",
             "container_id": cid,
@@ -458,8 +452,8 @@ class Detector:
             "setpoint_c": w.setpoint_c,
             "out_of_range": w.out_of_range,
             "power_kw_mean": round(w.power_sum / w.count, 3),
-            "lat": None if p is None else p.lat,
-            "lon": None if p is None else p.lon,
+            "lat": lat,
+            "lon": lon,
         }
         self.windows_closed += 1
         self.out.windows.append((cid, _json(record)))

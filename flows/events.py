@@ -279,16 +279,10 @@ def _telemetry_fast(obj: dict[str, Any], raw: bytes) -> Telemetry | None:
         and type(defrost) is bool
     ):
         return None
-    # parse_ts's common case, inline.
-    seconds = _SECONDS.get(ts[17:19]) if len(ts) == 20 and ts[19] == "Z" else None
-    base = _minutes.get(ts[:16]) if seconds is not None and ts[16] == ":" else None
-    if base is None or seconds is None:
-        try:
-            ts_us = parse_ts(ts)
-        except ValueError:
-            return None
-    else:
-        ts_us = base + seconds
+    try:
+        ts_us = parse_ts(ts)
+    except ValueError:
+        return None
     return Telemetry(
         cid, vid, ts_us, setpoint, temp, power, ret, amb, hum, co2, o2, door, defrost, raw
     )
@@ -349,23 +343,23 @@ def parse(raw: bytes, source: str) -> Record:
             return DeadLetter(f"not valid JSON: {exc}", source, raw)
         # orjson refuses 1e999 outright; the stdlib reads it as inf so that the
         # reason can name the field.
-        return _checked(json.loads(raw), raw, source, fast=False)
+        return _checked(json.loads(raw), raw, source)
     # orjson never yields inf or NaN, so the fast path need not look for them.
     if type(obj) is dict and obj.get("type") == TELEMETRY:
         reading = _telemetry_fast(obj, raw)
         if reading is not None:
             return reading
-    return _checked(obj, raw, source, fast=False)
+    return _checked(obj, raw, source)
 
 
-def _checked(obj: Any, raw: bytes, source: str, fast: bool) -> Record:
+def _checked(obj: Any, raw: bytes, source: str) -> Record:
+    """Every check, naming the first that fails; the fast path's fallback."""
     try:
         if type(obj) is not dict:
             raise InvalidRecordError(f"not a JSON object but {_json_type(obj)}")
         kind = obj.get("type")
         if kind == TELEMETRY:
-            reading = _telemetry_fast(obj, raw) if fast else None
-            return reading if reading is not None else _telemetry(obj, raw)
+            return _telemetry(obj, raw)
         if kind == POSITION:
             return _position(obj, raw)
         if kind is None:

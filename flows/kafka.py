@@ -266,13 +266,22 @@ def kafka_items(out: Outputs) -> list[tuple[str, list[tuple[str, bytes]]]]:
 
 @dataclass(slots=True)
 class _Deliveries:
-    pending: int = 0
     failure: str | None = None
 
     def on_delivery(self, err: Any, msg: Any) -> None:
-        self.pending -= 1
         if err is not None and self.failure is None:
             self.failure = f"{msg.topic()}: {err}"
+
+    def produce(
+        self, producer: Producer, topic: str, value: bytes, key: bytes | str | None
+    ) -> None:
+        """Queue one record, reported to `on_delivery`; a full local queue waits for acks."""
+        while True:
+            try:
+                producer.produce(topic, value, key, on_delivery=self.on_delivery)
+                return
+            except BufferError:
+                producer.poll(0.05)
 
 
 class _TopicPartition(StatefulSinkPartition[list[tuple[str, bytes]], None]):
@@ -300,16 +309,9 @@ class _TopicPartition(StatefulSinkPartition[list[tuple[str, bytes]], None]):
         self._deliveries = _Deliveries()
 
     def write_batch(self, values: list[list[tuple[str, bytes]]]) -> None:
-        produce, d = self._producer.produce, self._deliveries
         for records in values:
             for key, value in records:
-                while True:
-                    try:
-                        produce(self._topic, value, key, on_delivery=d.on_delivery)
-                        d.pending += 1
-                        break
-                    except BufferError:  # local queue full: let deliveries drain
-                        self._producer.poll(0.1)
+                self._deliveries.produce(self._producer, self._topic, value, key)
             self._producer.poll(0)
         self._check()
 
@@ -416,12 +418,7 @@ def produce_file(
             if not line.strip():
                 continue
             topic, key = _topic_and_key(line)
-            while True:
-                try:
-                    producer.produce(topic, line, key or None, on_delivery=deliveries.on_delivery)
-                    break
-                except BufferError:
-                    producer.poll(0.05)
+            deliveries.produce(producer, topic, line, key or None)
             sent += 1
             if rate > 0 and sent % 100 == 0:
                 ahead = sent / rate - (time.monotonic() - started)
