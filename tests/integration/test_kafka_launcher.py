@@ -6,7 +6,6 @@ cached.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource  # type: ignore[at
 
 from deploy.kafka import cluster as kc
 from tests.integration.conftest import KafkaClusters
+from tests.unit.helpers import reading
 
 pytestmark = pytest.mark.integration
 
@@ -110,16 +110,7 @@ def _recorded_pids(home: Path) -> dict[str, int | None]:
 
 
 def test_vessel_round_trips_a_reading_with_acks_all(kafka_clusters: KafkaClusters) -> None:
-    reading = {
-        "type": "reefer.telemetry",
-        "container_id": "MSKU1234565",
-        "vessel_id": "IMO9778791",
-        "ts": "2026-11-26T12:00:00Z",
-        "setpoint_c": -18.0,
-        "temp_c": -18.3,
-        "power_kw": 2.7,
-    }
-    value = json.dumps(reading).encode()
+    value = reading(0, temp=-18.3)  # a valid reading, from the shared test builder
 
     reports = _produce(kafka_clusters.vessel_brokers, "reefer.telemetry", [(b"MSKU1234565", value)])
 
