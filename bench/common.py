@@ -17,7 +17,7 @@ def simulate(work: Path, containers: int, hours: float) -> Path:
     The simulator runs in its own process: what it holds in memory would otherwise
     count in the peak RSS of every child forked from here.
     """
-    cmd = [sys.executable, "-m", "flows.simulator", "--out", str(work), "--seed", "7",
+    cmd = [sys.executable, "-m", "flows.sim", "--out", str(work), "--seed", "7",
            "--containers", str(containers), "--hours", str(hours)]  # fmt: skip
     subprocess.run(cmd, cwd=ROOT, check=True, stderr=subprocess.DEVNULL)
     return work / "records.jsonl"

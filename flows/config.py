@@ -1,22 +1,30 @@
-"""Settings from `COLDWAKE_*` environment variables: the only reader of `os.environ`.
+"""Settings from `COLDWAKE_*` environment variables: one table, the only reader of `os.environ`.
 
-A bad value raises `ConfigError` whose message is one line naming the variable and
-the fix; `flows.vessel` prints it and exits before Bytewax starts.
+Each variable is one `Var` row (name, default, parser, hint, meaning); defaults live
+only here (the simulator's in `flows.sim.SimConfig`). A bad value, or an unknown
+`COLDWAKE_*` name, raises `ConfigError` whose message is one line naming the
+variable and the fix; `flows.vessel` prints it and exits before Bytewax starts.
+`python -m flows.config` prints the table with the values in force.
 """
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
+from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Final, Literal, cast
 
-from flows.detect import Thresholds
-from flows.simulator import SimConfig
+from flows.rules.thresholds import Thresholds
+from flows.sim.config import SimConfig
 
-T = TypeVar("T")
+PREFIX: Final = "COLDWAKE_"
+
+InputKind = Literal["sim", "file", "kafka"]
+OutputKind = Literal["local", "kafka"]
 
 
 class ConfigError(ValueError):
@@ -27,7 +35,7 @@ class ConfigError(ValueError):
 class InputSpec:
     """Where records come from: the simulator, JSONL files, or Kafka."""
 
-    kind: str  # "sim" | "file" | "kafka"
+    kind: InputKind
     paths: tuple[Path, ...] = ()
 
 
@@ -35,25 +43,25 @@ class InputSpec:
 class KafkaSettings:
     """Kafka connection and run options (used by the kafka input and output)."""
 
-    brokers: str = ""
-    timeout_s: float = 30.0
-    stop_at_end: bool = False
-    idle_s: float = 5.0
-    group_id: str = "coldwake-vessel"
+    brokers: str
+    timeout_s: float
+    stop_at_end: bool
+    idle_s: float
+    group_id: str
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything a run needs, validated."""
 
-    input: InputSpec = field(default_factory=lambda: InputSpec("sim"))
-    output: str = "local"
-    data_dir: Path = Path("data")
-    thresholds: Thresholds = field(default_factory=Thresholds)
-    sim: SimConfig = field(default_factory=SimConfig)
-    kafka: KafkaSettings = field(default_factory=KafkaSettings)
-    batch_size: int = 2000
-    progress_s: float = 5.0
+    input: InputSpec
+    output: OutputKind
+    data_dir: Path
+    thresholds: Thresholds
+    sim: SimConfig
+    kafka: KafkaSettings
+    batch_size: int
+    progress_s: float
 
     @property
     def out_dir(self) -> Path:
@@ -61,43 +69,39 @@ class Settings:
         return self.data_dir / "out"
 
 
-def _get(
-    env: Mapping[str, str], name: str, default: T, convert: Callable[[str], T], hint: str
-) -> T:
-    text = env.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        return convert(text)
-    except ConfigError:
-        raise
-    except (ValueError, TypeError):
-        raise ConfigError(f"{name}={text!r} is not valid: {hint}") from None
+# -- parsers: text -> value, ValueError when the text is not allowed ---------------
 
 
-def _positive(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(text)
-    return value
+def _number(lo: float, hi: float = math.inf, *, above: bool = False) -> Callable[[str], float]:
+    """A finite number in [lo, hi] (lo excluded with `above`)."""
+
+    def parse(text: str) -> float:
+        value = float(text)
+        if not (math.isfinite(value) and lo <= value <= hi) or (above and value == lo):
+            raise ValueError(text)
+        return value
+
+    return parse
 
 
-def _non_negative(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(text)
-    return value
+def _integer(lo: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < lo:
+            raise ValueError(text)
+        return value
+
+    return parse
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise ValueError(text)
-    return value
+def _share(hi: float) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        value = float(text)
+        if not 0.0 <= value <= hi:
+            raise ValueError(text)
+        return value
 
-
-def _int(text: str) -> int:
-    return int(text)
+    return parse
 
 
 def _flag(text: str) -> bool:
@@ -109,16 +113,9 @@ def _flag(text: str) -> bool:
     raise ValueError(text)
 
 
-def _rate(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 0.5:
-        raise ValueError(text)
-    return value
-
-
 def _input(text: str) -> InputSpec:
     if text in ("sim", "kafka"):
-        return InputSpec(text)
+        return InputSpec(cast(InputKind, text))
     if text.startswith("file:") and len(text) > 5:
         paths = tuple(Path(p) for p in text[5:].split(",") if p)
         missing = [str(p) for p in paths if not p.is_file()]
@@ -131,101 +128,174 @@ def _input(text: str) -> InputSpec:
     raise ValueError(text)
 
 
-def _output(text: str) -> str:
+def _output(text: str) -> OutputKind:
     if text not in ("local", "kafka"):
         raise ValueError(text)
+    return cast(OutputKind, text)
+
+
+def _text(text: str) -> str:
     return text
+
+
+_SIM_DEFAULTS: Final = SimConfig()
+
+
+@dataclass(frozen=True, slots=True)
+class Var:
+    """One `COLDWAKE_*` variable.
+
+    Attributes:
+        name: The variable, e.g. `COLDWAKE_WINDOW_MIN`.
+        default: Its default as it would be written in the environment ("" for none).
+        parse: Text -> value; raises ValueError for a value that is not allowed.
+        hint: What is allowed, said to a user whose value was not.
+        meaning: What it sets, for `python -m flows.config` and the README.
+    """
+
+    name: str
+    default: str
+    parse: Callable[[str], Any]
+    hint: str
+    meaning: str
+
+
+# fmt: off
+VARS: Final = (
+    Var("COLDWAKE_INPUT", "sim", _input, "use sim, kafka or file:PATH[,PATH...]",
+        "sim (built-in simulator), file:PATH[,PATH...] (JSONL replay) or kafka"),
+    Var("COLDWAKE_OUTPUT", "local", _output, "use local or kafka",
+        "local (JSONL files under out/) or kafka (the contract's topics)"),
+    Var("COLDWAKE_DATA_DIR", "data", Path, "a directory path",
+        "where local outputs and the container-state table live"),
+    Var("COLDWAKE_BROKERS", "", _text, "bootstrap servers, e.g. 127.0.0.1:9092",
+        "Kafka bootstrap servers; required by the kafka input and output"),
+    Var("COLDWAKE_TOLERANCE_C", "2.0", _number(0.0, above=True),
+        "a positive number of degrees C, e.g. 2.0",
+        "excursion: allowed abs(temp_c - setpoint_c)"),
+    Var("COLDWAKE_EXCURSION_MIN", "30", _number(0.0), "minutes >= 0, e.g. 30",
+        "excursion: minutes out of range before it opens"),
+    Var("COLDWAKE_SILENCE_MIN", "30", _number(0.0, above=True),
+        "a positive number of minutes, e.g. 30",
+        "minutes of vessel event time without a reading before sensor_silent"),
+    Var("COLDWAKE_WINDOW_MIN", "15", _number(0.0, above=True),
+        "a positive number of minutes, e.g. 15", "tumbling window length, aligned to UTC"),
+    Var("COLDWAKE_DOOR_SPEED_KN", "2.0", _number(0.0), "knots >= 0, e.g. 2.0",
+        "a door open above this speed is door_open_at_sea"),
+    Var("COLDWAKE_KAFKA_TIMEOUT_S", "30", _number(0.0, above=True),
+        "a positive number of seconds, e.g. 30",
+        "how long Kafka may be unreachable before the run stops with a clear error"),
+    Var("COLDWAKE_KAFKA_STOP_AT_END", "0", _flag, "use 1 or 0",
+        "1: stop when every input partition reaches the end offset it had at start"),
+    Var("COLDWAKE_IDLE_S", "5", _number(0.0, above=True), "a positive number of seconds, e.g. 5",
+        "a live Kafka partition with nothing to read for this long stops holding the merge"),
+    Var("COLDWAKE_KAFKA_GROUP", "coldwake-vessel", _text, "a consumer group id",
+        "consumer group.id (offsets live in Bytewax snapshots, not in the group)"),
+    Var("COLDWAKE_SIM_SEED", str(_SIM_DEFAULTS.seed), int, "an integer, e.g. 7",
+        "simulator: seed of every random draw"),
+    Var("COLDWAKE_SIM_VESSELS", str(_SIM_DEFAULTS.vessels), _integer(1),
+        "a positive integer, e.g. 1", "simulator: vessels"),
+    Var("COLDWAKE_SIM_CONTAINERS", str(_SIM_DEFAULTS.containers), _integer(1),
+        "a positive integer, e.g. 500", "simulator: reefer containers per vessel"),
+    Var("COLDWAKE_SIM_HOURS", f"{_SIM_DEFAULTS.hours:g}", _number(0.0, 24.0 * 366, above=True),
+        "a positive number of hours up to 8784, e.g. 48", "simulator: simulated hours"),
+    Var("COLDWAKE_SIM_MALFORMED_RATE", str(_SIM_DEFAULTS.malformed_rate), _share(0.5),
+        "a share between 0 and 0.5, e.g. 0.001", "simulator: share of malformed lines"),
+    Var("COLDWAKE_BATCH_SIZE", "2000", _integer(1), "a positive integer, e.g. 2000",
+        "records per simulator batch"),
+    Var("COLDWAKE_PROGRESS_S", "5", _number(0.0), "seconds between progress lines, 0 for none",
+        "seconds between progress lines on stderr; 0 for none"),
+    # Read by the Kafka launcher (python -m deploy.kafka), listed so that they are known.
+    Var("COLDWAKE_KAFKA_CACHE", "", _text, "a directory path",
+        "launcher: where Maven-fetched Kafka jars are kept (default: the user cache)"),
+    Var("COLDWAKE_KAFKA_JVM_OPTS", "", _text, "JVM flags separated by spaces",
+        "launcher: extra flags for every Kafka JVM"),
+)
+# fmt: on
+_BY_NAME: Final = {v.name: v for v in VARS}
+
+
+def _value(env: Mapping[str, str], name: str) -> Any:
+    var = _BY_NAME[name]
+    text = env.get(name, "").strip() or var.default
+    try:
+        return var.parse(text)
+    except ConfigError:
+        raise
+    except (ValueError, TypeError):
+        raise ConfigError(f"{name}={text!r} is not valid: {var.hint}") from None
+
+
+def _check_names(env: Mapping[str, str]) -> None:
+    for name in sorted(env):
+        if name.startswith(PREFIX) and name not in _BY_NAME:
+            near = difflib.get_close_matches(name, list(_BY_NAME), n=1)
+            fix = f"did you mean {near[0]}?" if near else "see python -m flows.config"
+            raise ConfigError(f"{name} is not a Coldwake setting; {fix}")
+
+
+def _sim(env: Mapping[str, str]) -> SimConfig:
+    values = {
+        f.name: _value(env, f"COLDWAKE_SIM_{f.name.upper()}")
+        for f in fields(SimConfig)
+        if f"COLDWAKE_SIM_{f.name.upper()}" in _BY_NAME
+    }
+    try:
+        return SimConfig(**values)
+    except ValueError as exc:  # a rule across fields, or one the table does not know
+        raise ConfigError(f"simulator settings (COLDWAKE_SIM_*) are not valid: {exc}") from None
 
 
 def load(env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every setting; raise `ConfigError` on the first bad one."""
     env = os.environ if env is None else env
-    g = _get
-    inp = g(
-        env, "COLDWAKE_INPUT", InputSpec("sim"), _input, "use sim, kafka or file:PATH[,PATH...]"
-    )
-    output = g(env, "COLDWAKE_OUTPUT", "local", _output, "use local or kafka")
-    brokers = env.get("COLDWAKE_BROKERS", "").strip()
+    _check_names(env)
+    v = partial(_value, env)
+    inp, output, brokers = v("COLDWAKE_INPUT"), v("COLDWAKE_OUTPUT"), v("COLDWAKE_BROKERS")
     if (inp.kind == "kafka" or output == "kafka") and not brokers:
         raise ConfigError(
             "COLDWAKE_BROKERS is not set: the kafka input/output needs bootstrap servers, "
             "e.g. COLDWAKE_BROKERS=127.0.0.1:9092"
         )
-    thresholds = Thresholds(
-        tolerance_c=g(
-            env, "COLDWAKE_TOLERANCE_C", 2.0, _positive, "a positive number of degrees C, e.g. 2.0"
-        ),
-        excursion_min=g(
-            env, "COLDWAKE_EXCURSION_MIN", 30.0, _non_negative, "minutes >= 0, e.g. 30"
-        ),
-        silence_min=g(
-            env, "COLDWAKE_SILENCE_MIN", 30.0, _positive, "a positive number of minutes, e.g. 30"
-        ),
-        window_min=g(
-            env, "COLDWAKE_WINDOW_MIN", 15.0, _positive, "a positive number of minutes, e.g. 15"
-        ),
-        door_speed_kn=g(env, "COLDWAKE_DOOR_SPEED_KN", 2.0, _non_negative, "knots >= 0, e.g. 2.0"),
-    )
-    default_sim = SimConfig()
-    sim = SimConfig(
-        seed=g(env, "COLDWAKE_SIM_SEED", default_sim.seed, _int, "an integer, e.g. 7"),
-        vessels=g(
-            env,
-            "COLDWAKE_SIM_VESSELS",
-            default_sim.vessels,
-            _positive_int,
-            "a positive integer, e.g. 1",
-        ),
-        containers=g(
-            env,
-            "COLDWAKE_SIM_CONTAINERS",
-            default_sim.containers,
-            _positive_int,
-            "a positive integer, e.g. 500",
-        ),
-        hours=g(
-            env,
-            "COLDWAKE_SIM_HOURS",
-            default_sim.hours,
-            _positive,
-            "a positive number of hours, e.g. 48",
-        ),
-        malformed_rate=g(
-            env,
-            "COLDWAKE_SIM_MALFORMED_RATE",
-            default_sim.malformed_rate,
-            _rate,
-            "a share between 0 and 0.5, e.g. 0.001",
-        ),
-    )
-    kafka = KafkaSettings(
-        brokers=brokers,
-        timeout_s=g(
-            env,
-            "COLDWAKE_KAFKA_TIMEOUT_S",
-            30.0,
-            _positive,
-            "a positive number of seconds, e.g. 30",
-        ),
-        stop_at_end=g(env, "COLDWAKE_KAFKA_STOP_AT_END", False, _flag, "use 1 or 0"),
-        idle_s=g(env, "COLDWAKE_IDLE_S", 5.0, _positive, "a positive number of seconds, e.g. 5"),
-        group_id=env.get("COLDWAKE_KAFKA_GROUP", "").strip() or "coldwake-vessel",
-    )
     return Settings(
         input=inp,
         output=output,
-        data_dir=Path(env.get("COLDWAKE_DATA_DIR", "").strip() or "data"),
-        thresholds=thresholds,
-        sim=sim,
-        kafka=kafka,
-        batch_size=g(
-            env, "COLDWAKE_BATCH_SIZE", 2000, _positive_int, "a positive integer, e.g. 2000"
+        data_dir=v("COLDWAKE_DATA_DIR"),
+        thresholds=Thresholds(
+            tolerance_c=v("COLDWAKE_TOLERANCE_C"),
+            excursion_min=v("COLDWAKE_EXCURSION_MIN"),
+            silence_min=v("COLDWAKE_SILENCE_MIN"),
+            window_min=v("COLDWAKE_WINDOW_MIN"),
+            door_speed_kn=v("COLDWAKE_DOOR_SPEED_KN"),
         ),
-        progress_s=g(
-            env,
-            "COLDWAKE_PROGRESS_S",
-            5.0,
-            _non_negative,
-            "seconds between progress lines, 0 for none",
+        sim=_sim(env),
+        kafka=KafkaSettings(
+            brokers=brokers,
+            timeout_s=v("COLDWAKE_KAFKA_TIMEOUT_S"),
+            stop_at_end=v("COLDWAKE_KAFKA_STOP_AT_END"),
+            idle_s=v("COLDWAKE_IDLE_S"),
+            group_id=v("COLDWAKE_KAFKA_GROUP"),
         ),
+        batch_size=v("COLDWAKE_BATCH_SIZE"),
+        progress_s=v("COLDWAKE_PROGRESS_S"),
     )
+
+
+#: The contract's default thresholds, for callers that do not read the environment.
+DEFAULT_THRESHOLDS: Final = load({}).thresholds
+
+
+def describe(env: Mapping[str, str] | None = None) -> str:
+    """Every variable with its default, what is allowed and the value in force."""
+    env = os.environ if env is None else env
+    lines = []
+    for var in VARS:
+        given = env.get(var.name, "").strip()
+        in_force = given or var.default or "(unset)"
+        lines.append(f"{var.name}  [default: {var.default or '(unset)'}]  now: {in_force}")
+        lines.append(f"    {var.meaning}; {var.hint}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(describe())

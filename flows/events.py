@@ -1,4 +1,4 @@
-"""The event contract (version 1): typed input records, parsing, validation, output shapes.
+"""Input parsing, pure: typed records from raw bytes, validated against the event contract.
 
 Parsing never raises: every input line becomes a `Telemetry`, a `Position` or a
 `DeadLetter` carrying the reason and the original bytes. No Bytewax import here.
@@ -17,8 +17,7 @@ from typing import Any, Final
 
 import orjson
 
-TELEMETRY: Final = "reefer.telemetry"
-POSITION: Final = "vessel.position"
+from flows.contract import DEAD_LETTER_TYPE, POSITION, TELEMETRY
 
 US_PER_S: Final = 1_000_000
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -96,7 +95,7 @@ class DeadLetter:
         except UnicodeDecodeError:
             text, encoding = base64.b64encode(self.raw).decode("ascii"), "base64"
         return {
-            "type": "dead_letter",
+            "type": DEAD_LETTER_TYPE,
             "error": self.error,
             "source": self.source,
             "raw": text,

@@ -1,18 +1,45 @@
-"""The vessel dataflow: `python -m bytewax.run flows.vessel`.
+"""The vessel job: `python -m bytewax.run flows.vessel`.
 
-Settings come from `COLDWAKE_*` variables (see README); a bad one stops the program
-here with one line naming it, before Bytewax starts.
+Importing this module does nothing: Bytewax asks for `flow`, and only then are the
+`COLDWAKE_*` settings read, Kafka checked and the edges chosen. A bad setting stops
+the program there with one line naming it, before Bytewax starts.
 """
 
 from __future__ import annotations
 
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
-from flows.config import ConfigError, load
-from flows.kafka import KafkaUnavailableError, preflight
-from flows.pipeline import build
+from bytewax.dataflow import Dataflow
+from bytewax.inputs import Source
+
+from flows.config import ConfigError, Settings, load
+from flows.contract import FILE_OUTPUTS, OUTPUTS
+from flows.dataflow import Sinks, build
+from flows.edges.files import FileSource, JsonlSink
+from flows.edges.kafka.admin import preflight
+from flows.edges.kafka.errors import KafkaUnavailableError
+from flows.edges.kafka.sink import KafkaSink
+from flows.edges.kafka.source import KafkaSource
+from flows.edges.sim import SimSource
+from flows.lines import Lines
 from flows.recovery import prepare_recovery_dir
+from state.sink import TableSink
+
+
+def edges(settings: Settings) -> tuple[Source[Lines], Sinks]:
+    """The source and sinks these settings ask for."""
+    source: Source[Lines]
+    if settings.input.kind == "file":
+        source = FileSource(settings.input.paths)
+    elif settings.input.kind == "kafka":
+        source = KafkaSource(settings.kafka)
+    else:
+        source = SimSource(settings.sim, settings.batch_size)
+    table = TableSink(settings.data_dir)
+    if settings.output == "kafka":
+        return source, Sinks("kafka", KafkaSink(settings.kafka), OUTPUTS, table)
+    return source, Sinks("local", JsonlSink(settings.out_dir), FILE_OUTPUTS, table)
 
 
 def _fail(message: str) -> NoReturn:
@@ -20,12 +47,21 @@ def _fail(message: str) -> NoReturn:
     raise SystemExit(2)
 
 
-try:
-    settings = load()
-    preflight(settings)
-except ConfigError as exc:
-    _fail(f"configuration error: {exc}")
-except KafkaUnavailableError as exc:
-    _fail(str(exc))
-prepare_recovery_dir(sys.argv)
-flow = build(settings)
+def main_flow() -> Dataflow:
+    """Read the settings, check Kafka, prepare `-r DIR`, and build the flow."""
+    try:
+        settings = load()
+        preflight(settings)
+    except ConfigError as exc:
+        _fail(f"configuration error: {exc}")
+    except KafkaUnavailableError as exc:
+        _fail(str(exc))
+    prepare_recovery_dir(sys.argv)
+    return build(*edges(settings), settings)
+
+
+def __getattr__(name: str) -> Any:
+    # `python -m bytewax.run flows.vessel` looks up `flow`: build it only then.
+    if name == "flow":
+        return main_flow()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -21,7 +21,8 @@ from typing import BinaryIO, Final, NoReturn
 
 import orjson
 
-from state.store import TABLE_DIR, TABLE_NAME, StoreError, TableReader, table_path
+from state.reader import TableReader
+from state.table import TABLE_DIR, TABLE_NAME, StoreError, table_path
 
 __all__ = ["main"]
 

@@ -12,7 +12,8 @@ from typing import Final
 
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 
-from state.store import TABLE_NAME, StoreError, TableUpdate, TableWriter, table_path
+from state.store import TableWriter
+from state.table import TABLE_NAME, StoreError, TableUpdate, table_path
 
 __all__ = ["PARTITION", "TableSink"]
 

@@ -13,18 +13,20 @@ from collections import defaultdict
 import orjson
 import pytest
 
-from flows.detect import Detector
+from flows.config import DEFAULT_THRESHOLDS
+from flows.contract import ALERTS
 from flows.events import parse, parse_ts
-from flows.simulator import SimConfig, generate, labels
+from flows.rules.detector import Detector
+from flows.sim import SimConfig, generate, labels
 
 SEEDS = [7, 1, 2, 3, 4, 5]
 
 
 def _alerts(cfg: SimConfig) -> list[dict[str, str]]:
-    detector = Detector()
+    detector = Detector(DEFAULT_THRESHOLDS)
     detector.process(parse(line, f"sim:{i + 1}") for i, line in enumerate(generate(cfg)))
     detector.end_of_input()
-    return [orjson.loads(v) for _, v in detector.drain().alerts if b'"open"' in v]
+    return [orjson.loads(v) for _, v in detector.drain().of(ALERTS) if b'"open"' in v]
 
 
 @pytest.mark.parametrize("seed", SEEDS)

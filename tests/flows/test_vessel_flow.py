@@ -7,14 +7,17 @@ from pathlib import Path
 
 import orjson
 import pytest
+from bytewax.dataflow import Dataflow
 from bytewax.testing import cluster_main, run_main
 
-from flows.config import load
-from flows.events import POSITION, Telemetry, parse
-from flows.pipeline import build
-from flows.simulator import SimConfig, generate, write_files
-from flows.sinks import LOCAL_FILES
-from state.store import TableReader, table_path
+from flows.config import Settings, load
+from flows.contract import FILE_OUTPUTS, POSITION
+from flows.dataflow import build
+from flows.events import Telemetry, parse
+from flows.sim import SimConfig, generate, write_files
+from flows.vessel import edges
+from state.reader import TableReader
+from state.table import table_path
 
 SIM = SimConfig(
     seed=3,
@@ -51,6 +54,10 @@ def _split_like_kafka(lines: list[bytes], out: Path, partitions: int = 3) -> lis
     return paths
 
 
+def _flow(settings: Settings) -> Dataflow:
+    return build(*edges(settings), settings)
+
+
 def _run(paths: list[Path], data_dir: Path, workers: int) -> dict[str, list[bytes]]:
     settings = load(
         {
@@ -59,14 +66,12 @@ def _run(paths: list[Path], data_dir: Path, workers: int) -> dict[str, list[byte
             "COLDWAKE_PROGRESS_S": "0",
         }
     )
-    flow = build(settings)
+    flow = _flow(settings)
     if workers == 1:
         run_main(flow)
     else:
         cluster_main(flow, [], 0, worker_count_per_proc=workers)
-    out = {
-        name: (data_dir / "out" / f).read_bytes().splitlines() for name, f in LOCAL_FILES.items()
-    }
+    out = {o.name: (data_dir / "out" / str(o.file)).read_bytes().splitlines() for o in FILE_OUTPUTS}
     with TableReader(table_path(data_dir)) as table:
         out["table"] = [k.encode() + b"=" + v for k, v in table.items()]
     return out
@@ -121,8 +126,8 @@ def test_simulator_input_gives_the_same_outputs_as_its_file(tmp_path: Path) -> N
         "COLDWAKE_PROGRESS_S": "0",
     }
     settings = load(sim_env)
-    cluster_main(build(settings), [], 0, worker_count_per_proc=2)
-    sim = {name: (tmp_path / "sim" / "out" / f).read_bytes() for name, f in LOCAL_FILES.items()}
+    cluster_main(_flow(settings), [], 0, worker_count_per_proc=2)
+    sim = {o.name: (tmp_path / "sim" / "out" / str(o.file)).read_bytes() for o in FILE_OUTPUTS}
 
     records, _ = write_files(settings.sim, tmp_path / "files")
     from_file = _run([records], tmp_path / "file", 1)

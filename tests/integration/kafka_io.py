@@ -11,8 +11,7 @@ from pathlib import Path
 import orjson
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from flows.kafka import OUTPUT_TOPICS
-from flows.sinks import LOCAL_FILES
+from flows.contract import CONTAINER_STATE, FILE_OUTPUTS, OUTPUTS
 
 ROOT = Path(__file__).resolve().parents[2]
 Records = dict[str, list[bytes]]
@@ -71,14 +70,13 @@ def end_offsets(bootstrap: str, topic: str) -> int:
 
 
 def kafka_outputs(bootstrap: str) -> Records:
-    """The flow's Kafka outputs under the local output names."""
-    by_topic = {topic: name for name, topic in OUTPUT_TOPICS.items()}
-    return {by_topic[t]: read_topic(bootstrap, t) for t in OUTPUT_TOPICS.values()}
+    """The flow's Kafka outputs under the output names."""
+    return {o.name: read_topic(bootstrap, o.topic) for o in OUTPUTS}
 
 
 def local_outputs(data_dir: Path) -> Records:
     return {
-        name: (data_dir / "out" / f).read_bytes().splitlines() for name, f in LOCAL_FILES.items()
+        o.name: (data_dir / "out" / str(o.file)).read_bytes().splitlines() for o in FILE_OUTPUTS
     }
 
 
@@ -132,7 +130,7 @@ def distinct(name: str, values: list[bytes]) -> dict[bytes, bytes]:
     out: dict[bytes, bytes] = {}
     for value in values:
         key = identity(name, value)
-        if name != "rows":
+        if name != CONTAINER_STATE.name:
             assert out.setdefault(key, value) == value, (
                 f"{name}: {key!r} differs on replay: {out[key]!r} vs {value!r}"
             )

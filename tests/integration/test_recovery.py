@@ -8,17 +8,18 @@ import time
 from pathlib import Path
 
 import pytest
+from flows.sim import SimConfig, write_files
+from flows.contract import FILE_OUTPUTS
 
-from flows.simulator import SimConfig, write_files
-from flows.sinks import LOCAL_FILES
-from state.store import TableReader, table_path
+from state.reader import TableReader
+from state.table import table_path
 from tests.integration.kafka_io import finish, start_flow
 
 pytestmark = pytest.mark.integration
 
 
 def _outputs(data_dir: Path) -> dict[str, bytes]:
-    files = {name: (data_dir / "out" / name).read_bytes() for name in LOCAL_FILES.values()}
+    files = {str(o.file): (data_dir / "out" / str(o.file)).read_bytes() for o in FILE_OUTPUTS}
     with TableReader(table_path(data_dir)) as table:
         files["table"] = b"\n".join(k.encode() + b"=" + v for k, v in table.items())
         files["table-count"] = str(table.count()).encode()

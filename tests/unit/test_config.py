@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from flows.config import ConfigError, load
-
-ROOT = Path(__file__).resolve().parents[2]
+from flows.config import ConfigError, describe, load
 
 
 def test_defaults_follow_the_contract() -> None:
@@ -51,21 +47,35 @@ def test_bad_values_name_the_variable(env: dict[str, str], message: str) -> None
         load(env)
 
 
-def test_the_job_stops_at_start_with_one_line(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "bytewax.run", "flows.vessel"],
-        cwd=ROOT,
-        capture_output=True,
-        env={
-            "PATH": "/usr/bin:/bin",
-            "PYTHONPATH": str(ROOT),
-            "COLDWAKE_DATA_DIR": str(tmp_path),
-            "COLDWAKE_DOOR_SPEED_KN": "fast",
-        },
-        timeout=60,
+def test_an_unknown_variable_is_named_with_the_likely_fix() -> None:
+    with pytest.raises(ConfigError) as err:
+        load({"COLDWAKE_WINDOWS_MIN": "5"})
+    assert str(err.value) == (
+        "COLDWAKE_WINDOWS_MIN is not a Coldwake setting; did you mean COLDWAKE_WINDOW_MIN?"
     )
-    assert proc.returncode == 2
-    assert proc.stderr.decode().splitlines() == [
-        "coldwake: configuration error: COLDWAKE_DOOR_SPEED_KN='fast' is not valid: "
-        "knots >= 0, e.g. 2.0"
-    ]
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"COLDWAKE_SIM_HOURS": "9000"},
+            "COLDWAKE_SIM_HOURS='9000' is not valid: a positive",
+        ),
+        ({"COLDWAKE_SIM_CONTAINERS": "0"}, "COLDWAKE_SIM_CONTAINERS='0' is not valid"),
+        ({"COLDWAKE_SIM_MALFORMED_RATE": "0.9"}, "COLDWAKE_SIM_MALFORMED_RATE='0.9' is not"),
+    ],
+)
+def test_simulator_settings_fail_in_one_line_naming_the_variable(
+    env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        load(env)
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def test_describe_lists_every_variable_with_default_and_value_in_force() -> None:
+    text = describe({"COLDWAKE_WINDOW_MIN": "5"})
+    assert "COLDWAKE_WINDOW_MIN  [default: 15]  now: 5" in text.splitlines()
+    assert "COLDWAKE_TOLERANCE_C  [default: 2.0]  now: 2.0" in text.splitlines()
+    assert "COLDWAKE_BROKERS  [default: (unset)]  now: (unset)" in text.splitlines()

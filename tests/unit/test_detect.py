@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import orjson
 
-from flows.detect import Detector, Thresholds, alert_id
+from flows.config import DEFAULT_THRESHOLDS
 from flows.events import parse_ts
-from tests.unit.helpers import BOX, OTHER, VESSEL, at, fix, kinds, reading, records, run
+from flows.rules.detector import Detector
+from flows.rules.records import alert_id
+from flows.rules.thresholds import Thresholds
+from tests.support.builders import BOX, OTHER, VESSEL, at, fix, kinds, reading, records, rows, run
 
 WARM = -15.9  # 2.1 above the -18.0 setpoint
 
@@ -315,24 +318,24 @@ def test_thresholds_are_configurable() -> None:
 
 
 def test_table_row_holds_the_latest_reading_open_alerts_and_position() -> None:
-    d = Detector()
+    d = Detector(DEFAULT_THRESHOLDS)
     d.process(records([fix(0, lat=7.0), reading(0, power_kw=0)]))
-    assert orjson.loads(dict(d.drain().rows)[BOX])["open_alerts"] == []
+    assert orjson.loads(rows(d)[BOX])["open_alerts"] == []
     d.process(records([reading(5, power_kw=0)]))
-    row = orjson.loads(dict(d.drain().rows)[BOX])
+    row = orjson.loads(rows(d)[BOX])
     assert row["open_alerts"] == ["power_loss"] and row["ts"] == at(5)
     assert (row["lat"], row["sog_kn"], row["power_kw"]) == (7.0, 15.0, 0)
     assert row["alert_ids"] == {"power_loss": alert_id(BOX, "power_loss", parse_ts(at(0)))}
     d.process([])
-    assert d.drain().rows == []  # nothing changed, nothing to write
+    assert rows(d) == {}  # nothing changed, nothing to write
 
 
 def test_a_late_and_a_duplicate_reading_leave_the_table_alone() -> None:
-    d = Detector()
+    d = Detector(DEFAULT_THRESHOLDS)
     d.process(records([reading(10)]))
     d.drain()
     d.process(records([reading(10), reading(5)]))
-    assert d.drain().rows == []
+    assert rows(d) == {}
 
 
 def test_a_transshipped_container_is_watched_by_its_new_vessels_clock() -> None:

@@ -10,8 +10,6 @@ import bisect
 import itertools
 import math
 import re
-import subprocess
-import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from flows.events import DeadLetter, Position, Record, Telemetry, parse, parse_ts
-from flows.simulator import (
+from flows.sim import (
     FAILURE_KINDS,
     FAILURE_MIX,
     PORTS,
@@ -32,7 +30,6 @@ from flows.simulator import (
     write_files,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
 S = 1_000_000  # microseconds per second, the parser's unit
 MIN = 60 * S
 HOUR = 60 * MIN
@@ -385,34 +382,3 @@ def test_default_config_has_the_promised_size_and_mix(tmp_path: Path) -> None:
     assert kinds["defrost"] > cfg.containers * 3  # every unit defrosts every 6-12 h
     dead = sum(isinstance(parse(line, "x"), DeadLetter) for line in lines)
     assert dead == kinds["malformed"] > 0
-
-
-def test_cli_writes_both_files(tmp_path: Path) -> None:
-    args = ["--seed", "3", "--containers", "5", "--hours", "6", "--malformed-rate", "0.05"]
-    done = subprocess.run(
-        [sys.executable, "-m", "flows.simulator", "--out", str(tmp_path), *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1 and "records" in done.stderr
-    cfg = SimConfig(seed=3, containers=5, hours=6.0, malformed_rate=0.05)
-    assert (tmp_path / "records.jsonl").read_bytes() == b"".join(
-        line + b"\n" for line in generate(cfg)
-    )
-    assert load_labels(tmp_path / "labels.jsonl") == labels(cfg)
-
-
-def test_cli_rejects_a_bad_setting_in_one_line(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "flows.simulator", "--out", str(tmp_path), "--late-rate", "2"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 2
-    assert "late_rate must be in [0, 1]" in done.stderr
-    assert not (tmp_path / "records.jsonl").exists()

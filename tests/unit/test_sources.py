@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from flows.edges.files import FileSource
 from flows.events import DeadLetter, Telemetry
-from flows.sources import FileSource
+from flows.lines import parse_lines
 from flows.watermark import Batch, PartState
-from tests.unit.helpers import reading
+from tests.support.builders import reading
 
 
 def _drain(
@@ -17,7 +18,7 @@ def _drain(
     batches: list[Batch] = []
     try:
         while len(batches) < stop_after:
-            batches += part.next_batch()
+            batches += [parse_lines(lines) for lines in part.next_batch()]
     except StopIteration:
         pass
     return batches, part.snapshot()

@@ -6,7 +6,7 @@ import random
 
 from flows.events import DeadLetter, Record
 from flows.watermark import Batch, PartitionMerge, PartState
-from tests.unit.helpers import OTHER, fix, reading, records
+from tests.support.builders import OTHER, fix, reading, records
 
 PARTS = ("positions", "telemetry-0", "telemetry-1")
 

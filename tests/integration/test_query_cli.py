@@ -11,7 +11,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from state.store import TableWriter, table_path
+from state.store import TableWriter
+from state.table import table_path
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,4 @@
-"""Small builders for contract records, shared by the unit and flow tests."""
+"""Small builders for contract records, shared by every suite."""
 
 from __future__ import annotations
 
@@ -6,8 +6,11 @@ from typing import Any
 
 import orjson
 
-from flows.detect import Detector, Thresholds
+from flows.config import DEFAULT_THRESHOLDS
+from flows.contract import ALERTS, CONTAINER_STATE, LATE, WINDOWS
 from flows.events import Record, parse
+from flows.rules.detector import Detector
+from flows.rules.thresholds import Thresholds
 
 VESSEL = "IMO9778791"
 BOX = "MSKU1234565"
@@ -59,17 +62,22 @@ def run(
     lines: list[bytes], th: Thresholds | None = None, end: bool = False
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], Detector]:
     """Feed lines through a Detector: (alerts, windows, late, detector)."""
-    d = Detector(th or Thresholds())
+    d = Detector(th or DEFAULT_THRESHOLDS)
     d.process(records(lines))
     if end:
         d.end_of_input()
     out = d.drain()
     return (
-        [orjson.loads(v) for _, v in out.alerts],
-        [orjson.loads(v) for _, v in out.windows],
-        [orjson.loads(v) for _, v in out.late],
+        [orjson.loads(v) for _, v in out.of(ALERTS)],
+        [orjson.loads(v) for _, v in out.of(WINDOWS)],
+        [orjson.loads(v) for _, v in out.of(LATE)],
         d,
     )
+
+
+def rows(d: Detector) -> dict[str, bytes]:
+    """The table rows a drain of `d` gives, by container."""
+    return dict(d.drain().of(CONTAINER_STATE))
 
 
 def kinds(alerts: list[dict[str, Any]]) -> list[tuple[str, str]]:

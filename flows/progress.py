@@ -1,0 +1,71 @@
+"""Progress lines and the closing summary of the vessel flow, on stderr."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from flows.config import Settings
+from flows.contract import ALERT_KINDS, FILE_OUTPUTS, OUTPUTS
+from flows.rules.detector import Detector
+from flows.watermark import PartitionMerge
+
+
+def log(line: str) -> None:
+    """One line for the person watching, on stderr."""
+    print(f"coldwake: {line}", file=sys.stderr, flush=True)
+
+
+class Progress:
+    """Periodic progress lines and the closing summary."""
+
+    def __init__(self, settings: Settings, start_position: int) -> None:
+        self._settings = settings
+        self._every = settings.progress_s
+        self._started = self._last = time.monotonic()
+        self._start_position = self._last_position = start_position
+
+    def maybe_report(self, detector: Detector, merge: PartitionMerge) -> None:
+        """Say how far the run is, at most every `COLDWAKE_PROGRESS_S` seconds."""
+        now = time.monotonic()
+        if not self._every or now - self._last < self._every:
+            return
+        position, counts = detector.out.position, detector.totals()
+        rate = (position - self._last_position) / (now - self._last)
+        opened = sum(counts[f"opened.{k}"] for k in ALERT_KINDS)
+        log(
+            f"progress: {position:,} records ({rate:,.0f}/s), {counts['readings']:,} readings, "
+            f"{opened:,} alerts opened, {counts['windows']:,} windows, "
+            f"{counts['dead_letters']:,} dead letters, {counts['late_readings']:,} late, "
+            f"{merge.buffered:,} waiting for the watermark"
+        )
+        self._last, self._last_position = now, position
+
+    def summary(self, d: Detector) -> None:
+        """What the run did, where its outputs are and how to query them."""
+        counts = d.totals()
+        seconds = time.monotonic() - self._started
+        done = d.out.position - self._start_position
+        log(
+            f"input ended: {d.out.position:,} records ({done / max(seconds, 1e-9):,.0f}/s "
+            f"this run, {seconds:.1f} s)"
+        )
+        log(
+            f"  readings {counts['readings']:,}, positions {counts['positions']:,}, "
+            f"duplicates {counts['duplicates']:,}, late readings {counts['late_readings']:,}, "
+            f"late positions {counts['late_positions']:,}, "
+            f"dead letters {counts['dead_letters']:,}, windows {counts['windows']:,}"
+        )
+        log(f"  alerts (opened / closed), {d.open_alerts:,} still open:")
+        for kind in ALERT_KINDS:
+            log(f"    {kind:<22} {counts[f'opened.{kind}']:>6,} / {counts[f'closed.{kind}']:,}")
+        data = self._settings.data_dir
+        if self._settings.output == "local":
+            names = ",".join(o.name for o in FILE_OUTPUTS)
+            log(f"  outputs: {self._settings.out_dir}/{{{names}}}.jsonl")
+        else:
+            log(f"  outputs: Kafka topics {', '.join(o.topic for o in OUTPUTS)}")
+        log(
+            f"  container-state table: {data / 'state'}; query it with "
+            f"`python -m state.query {data} count | list | get CONTAINER_ID`"
+        )

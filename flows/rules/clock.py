@@ -1,0 +1,55 @@
+"""A vessel's event time, the position fixes it can still use, and its containers' timers."""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from typing import Final
+
+from flows.events import US_PER_S, Position
+
+MINUTE: Final = 60 * US_PER_S
+POSITION_MAX_AGE: Final = 120 * MINUTE  # the contract's 2 h; not a tunable
+NO_TIME: Final = -(2**62)
+
+# Timer kinds, in firing order for equal deadlines.
+TIMER_SILENCE: Final = 0
+TIMER_WINDOW: Final = 1
+
+Timer = tuple[int, int, str, int]  # (deadline, kind, container id, token)
+
+
+@dataclass(slots=True)
+class VesselClock:
+    """A vessel's event time, its usable positions and its containers' timers."""
+
+    event_time: int = NO_TIME
+    position_time: int = NO_TIME
+    position_ts: list[int] = field(default_factory=list)
+    positions: list[Position] = field(default_factory=list)
+    timers: list[Timer] = field(default_factory=list)  # a heap
+
+    def position_at(self, ts: int) -> Position | None:
+        """The fix in force at `ts`: the latest at or before it, at most 2 h older."""
+        i = bisect_right(self.position_ts, ts) - 1
+        if i < 0 or ts - self.position_ts[i] > POSITION_MAX_AGE:
+            return None
+        return self.positions[i]
+
+    def add_position(self, p: Position) -> bool:
+        """Record an in-order fix; return whether the list grew (else it replaced one)."""
+        self.position_time = p.ts
+        if self.position_ts and self.position_ts[-1] == p.ts:
+            self.positions[-1] = p  # same instant: the later fix wins
+            return False
+        self.position_ts.append(p.ts)
+        self.positions.append(p)
+        return True
+
+    def prune_positions(self, oldest_reading: int) -> None:
+        """Drop fixes no future reading can use: older than 2 h before the oldest latest
+        reading of the vessel's containers (a container's next reading is never older
+        than its latest)."""
+        horizon = oldest_reading - POSITION_MAX_AGE
+        keep = max(0, bisect_right(self.position_ts, horizon) - 1)
+        del self.position_ts[:keep], self.positions[:keep]
