@@ -48,7 +48,7 @@ def _table_items(out: Outputs) -> list[tuple[str, TableUpdate]]:
     rows = out.of(CONTAINER_STATE)
     if not rows:
         return []
-    return [(CONTAINER_STATE.name, TableUpdate(out.position, tuple(rows)))]
+    return [(CONTAINER_STATE.name, TableUpdate(out.processed, tuple(rows)))]
 
 
 def build(source: Source[Lines], sinks: Sinks, settings: Settings) -> Dataflow:

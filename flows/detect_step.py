@@ -38,7 +38,7 @@ class DetectLogic(StatefulLogic[Batch, Outputs, bytes]):
             self.state = DetectState(PartitionMerge(), Detector(settings.thresholds))
         else:
             self.state = pickle.loads(resume)
-        self._progress = Progress(settings, self.state.detector.out.position)
+        self._progress = Progress(settings, self.state.detector.out.processed)
         self._rows_at = time.monotonic()
 
     def on_item(self, value: Batch) -> tuple[list[Outputs], bool]:

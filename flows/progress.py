@@ -19,35 +19,35 @@ def log(line: str) -> None:
 class Progress:
     """Periodic progress lines and the closing summary."""
 
-    def __init__(self, settings: Settings, start_position: int) -> None:
+    def __init__(self, settings: Settings, start_processed: int) -> None:
         self._settings = settings
         self._every = settings.progress_s
         self._started = self._last = time.monotonic()
-        self._start_position = self._last_position = start_position
+        self._start_processed = self._last_processed = start_processed
 
     def maybe_report(self, detector: Detector, merge: PartitionMerge) -> None:
         """Say how far the run is, at most every `COLDWAKE_PROGRESS_S` seconds."""
         now = time.monotonic()
         if not self._every or now - self._last < self._every:
             return
-        position, counts = detector.out.position, detector.totals()
-        rate = (position - self._last_position) / (now - self._last)
+        processed, counts = detector.out.processed, detector.totals()
+        rate = (processed - self._last_processed) / (now - self._last)
         opened = sum(counts[f"opened.{k}"] for k in ALERT_KINDS)
         log(
-            f"progress: {position:,} records ({rate:,.0f}/s), {counts['readings']:,} readings, "
+            f"progress: {processed:,} records ({rate:,.0f}/s), {counts['readings']:,} readings, "
             f"{opened:,} alerts opened, {counts['windows']:,} windows, "
             f"{counts['dead_letters']:,} dead letters, {counts['late_readings']:,} late, "
             f"{merge.buffered:,} waiting for the watermark"
         )
-        self._last, self._last_position = now, position
+        self._last, self._last_processed = now, processed
 
     def summary(self, d: Detector) -> None:
         """What the run did, where its outputs are and how to query them."""
         counts = d.totals()
         seconds = time.monotonic() - self._started
-        done = d.out.position - self._start_position
+        done = d.out.processed - self._start_processed
         log(
-            f"input ended: {d.out.position:,} records ({done / max(seconds, 1e-9):,.0f}/s "
+            f"input ended: {d.out.processed:,} records ({done / max(seconds, 1e-9):,.0f}/s "
             f"this run, {seconds:.1f} s)"
         )
         log(

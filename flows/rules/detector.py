@@ -59,7 +59,7 @@ class Detector:
         reading = self._reading
         out = self.out
         for r in records:
-            out.position += 1
+            out.processed += 1
             if type(r) is Telemetry:
                 reading(r)
             elif type(r) is Position:
@@ -83,7 +83,7 @@ class Detector:
         # Every record is a reading, a position or a dead letter, and a reading is
         # processed unless it was late or a duplicate.
         totals["readings"] = (
-            self.out.position
+            self.out.processed
             - totals["dead_letters"]
             - totals["positions"]
             - totals["late_positions"]

@@ -45,11 +45,11 @@ class Outputs:
 
     Attributes:
         records: Output name (`flows.contract.Output.name`) -> [(key, JSON value)].
-        position: Input records processed, for the table's idempotent writes.
+        processed: Input records processed so far (the table's input position).
     """
 
     records: dict[str, list[Keyed]] = field(default_factory=_empty)
-    position: int = 0
+    processed: int = 0
 
     def of(self, output: Output) -> list[Keyed]:
         """The records of one output."""
@@ -60,7 +60,7 @@ class Outputs:
         return [(o.name, self.records[o.name]) for o in outputs if self.records[o.name]]
 
     def take(self) -> Outputs:
-        """Return what was collected and start anew at the same position."""
-        taken = Outputs(self.records, self.position)
+        """Return what was collected and start anew."""
+        taken = Outputs(self.records, self.processed)
         self.records = _empty()
         return taken

@@ -1,0 +1,1 @@
+"""Pure logic and in-process code, fast: no subprocess, no cluster, no network."""
