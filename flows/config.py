@@ -163,34 +163,39 @@ class Var:
 # fmt: off
 VARS: Final = (
     Var("COLDWAKE_INPUT", "sim", _input, "use sim, kafka or file:PATH[,PATH...]",
-        "sim (built-in simulator), file:PATH[,PATH...] (JSONL replay) or kafka"),
+        "`sim` (built-in simulator), `file:PATH[,PATH…]` (JSONL replay; each file is one "
+        "partition, read in file order) or `kafka` (`vessel.position` and `reefer.telemetry`)"),
     Var("COLDWAKE_OUTPUT", "local", _output, "use local or kafka",
-        "local (JSONL files under out/) or kafka (the contract's topics)"),
+        "`local` (JSONL files under `out/`) or `kafka` (the contract's output topics); the "
+        "RocksDB table under `state/` is kept in both modes"),
     Var("COLDWAKE_DATA_DIR", "data", Path, "a directory path",
         "where local outputs and the container-state table live"),
     Var("COLDWAKE_BROKERS", "", _text, "bootstrap servers, e.g. 127.0.0.1:9092",
         "Kafka bootstrap servers; required by the kafka input and output"),
     Var("COLDWAKE_TOLERANCE_C", "2.0", _number(0.0, above=True),
         "a positive number of degrees C, e.g. 2.0",
-        "excursion: allowed abs(temp_c - setpoint_c)"),
+        "excursion: allowed `abs(temp_c - setpoint_c)`"),
     Var("COLDWAKE_EXCURSION_MIN", "30", _number(0.0), "minutes >= 0, e.g. 30",
         "excursion: minutes out of range before it opens"),
     Var("COLDWAKE_SILENCE_MIN", "30", _number(0.0, above=True),
         "a positive number of minutes, e.g. 30",
-        "minutes of vessel event time without a reading before sensor_silent"),
+        "minutes of vessel event time without a reading before `sensor_silent`"),
     Var("COLDWAKE_WINDOW_MIN", "15", _number(0.0, above=True),
         "a positive number of minutes, e.g. 15", "tumbling window length, aligned to UTC"),
     Var("COLDWAKE_DOOR_SPEED_KN", "2.0", _number(0.0), "knots >= 0, e.g. 2.0",
-        "a door open above this speed is door_open_at_sea"),
+        "a door open above this speed is `door_open_at_sea`"),
     Var("COLDWAKE_KAFKA_TIMEOUT_S", "30", _number(0.0, above=True),
         "a positive number of seconds, e.g. 30",
-        "how long Kafka may be unreachable before the run stops with a clear error"),
+        "how long Kafka may be unreachable (at start, or to acknowledge an epoch's "
+        "records) before the run stops with a clear error"),
     Var("COLDWAKE_KAFKA_STOP_AT_END", "0", _flag, "use 1 or 0",
-        "1: stop when every input partition reaches the end offset it had at start"),
+        "`1`: stop when every input partition reaches the end offset it had at start "
+        "(backfills, tests)"),
     Var("COLDWAKE_IDLE_S", "5", _number(0.0, above=True), "a positive number of seconds, e.g. 5",
-        "a live Kafka partition with nothing to read for this long stops holding the merge"),
+        "a live Kafka partition with nothing to read for this long stops holding the "
+        "watermark back (see Idle partitions)"),
     Var("COLDWAKE_KAFKA_GROUP", "coldwake-vessel", _text, "a consumer group id",
-        "consumer group.id (offsets live in Bytewax snapshots, not in the group)"),
+        "consumer `group.id` (offsets live in Bytewax snapshots, not in the group)"),
     Var("COLDWAKE_SIM_SEED", str(_SIM_DEFAULTS.seed), int, "an integer, e.g. 7",
         "simulator: seed of every random draw"),
     Var("COLDWAKE_SIM_VESSELS", str(_SIM_DEFAULTS.vessels), _integer(1),
@@ -204,7 +209,7 @@ VARS: Final = (
     Var("COLDWAKE_BATCH_SIZE", "2000", _integer(1), "a positive integer, e.g. 2000",
         "records per simulator batch"),
     Var("COLDWAKE_PROGRESS_S", "5", _number(0.0), "seconds between progress lines, 0 for none",
-        "seconds between progress lines on stderr; 0 for none"),
+        "seconds between progress lines on stderr; `0` for none"),
     # Read by the Kafka launcher (python -m deploy.kafka), listed so that they are known.
     Var("COLDWAKE_KAFKA_CACHE", "", _text, "a directory path",
         "launcher: where Maven-fetched Kafka jars are kept (default: the user cache)"),
@@ -297,5 +302,16 @@ def describe(env: Mapping[str, str] | None = None) -> str:
     return "\n".join(lines)
 
 
+def markdown() -> str:
+    """The table as the README shows it (a test keeps the README equal to this)."""
+    lines = ["| variable | default | meaning | allowed |", "|---|---|---|---|"]
+    for var in VARS:
+        default = f"`{var.default}`" if var.default else "—"
+        lines.append(f"| `{var.name}` | {default} | {var.meaning} | {var.hint} |")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
-    print(describe())
+    import sys
+
+    print(markdown() if sys.argv[1:] == ["--markdown"] else describe())

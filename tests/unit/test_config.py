@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.config import ConfigError, describe, load
+from flows.config import ConfigError, describe, load, markdown
 
 
 def test_defaults_follow_the_contract() -> None:
@@ -79,3 +79,8 @@ def test_describe_lists_every_variable_with_default_and_value_in_force() -> None
     assert "COLDWAKE_WINDOW_MIN  [default: 15]  now: 5" in text.splitlines()
     assert "COLDWAKE_TOLERANCE_C  [default: 2.0]  now: 2.0" in text.splitlines()
     assert "COLDWAKE_BROKERS  [default: (unset)]  now: (unset)" in text.splitlines()
+
+
+def test_the_readme_documents_every_variable_as_the_table_defines_it() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert markdown() in readme
