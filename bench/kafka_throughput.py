@@ -22,9 +22,11 @@ import orjson
 from confluent_kafka import Consumer, TopicPartition
 
 from bench.common import ROOT, flow_summary, run_measured, simulate
-from deploy.kafka import cluster as kc
-from flows.events import POSITION, TELEMETRY
-from flows.kafka import produce_file, topic_partitions
+from deploy.kafka import commands
+from flows.contract import INPUT_TOPICS
+from flows.edges.kafka.admin import topic_partitions
+from flows.edges.kafka.producer import produce_file
+from tests.support.kafka import reset_topics
 
 
 def bare_consume(brokers: str) -> tuple[int, float]:
@@ -38,8 +40,7 @@ def bare_consume(brokers: str) -> tuple[int, float]:
         }
     )
     parts = [
-        TopicPartition(*_split(name), 0)
-        for name in topic_partitions(brokers, (POSITION, TELEMETRY), 30)
+        TopicPartition(*_split(name), 0) for name in topic_partitions(brokers, INPUT_TOPICS, 30)
     ]
     ends = {
         (tp.topic, tp.partition): consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in parts
@@ -79,10 +80,10 @@ def main() -> None:
     brokers = args.brokers
     if brokers is None:
         print("starting the local clusters…", flush=True)
-        brokers = kc.up(home).deployment.vessel.bootstrap
+        brokers = commands.up(home).deployment.vessel.bootstrap
     try:
         records = simulate(work, args.containers, args.hours)
-        kc.reset_topics(brokers)
+        reset_topics(brokers)
         sent, took = produce_file(records, brokers)
         readings = sum(1 for line in records.open("rb") if b'"reefer.telemetry"' in line)
         print(
@@ -118,7 +119,7 @@ def main() -> None:
         print(f"flow's own count: {flow_summary(err)}")
     finally:
         if args.brokers is None:
-            kc.down(home)
+            commands.down(home)
 
 
 if __name__ == "__main__":

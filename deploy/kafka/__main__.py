@@ -14,12 +14,15 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from deploy.kafka import cluster as kc
+from deploy.kafka import commands
+from deploy.kafka.errors import LauncherError, ToolMissingError
+from deploy.kafka.layout import CLUSTER_NAMES, Deployment
+from flows.contract import POSITION, TELEMETRY
 
 DEFAULT_DIR = Path("data/kafka")
 
 
-def _print_brokers(dep: kc.Deployment) -> None:
+def _print_brokers(dep: Deployment) -> None:
     print(f"VESSEL_BROKERS={dep.vessel.bootstrap}")
     print(f"SHORE_BROKERS={dep.shore.bootstrap}")
 
@@ -60,25 +63,25 @@ def _parser() -> argparse.ArgumentParser:
         "--telemetry-partitions",
         type=_positive,
         default=6,
-        help="partitions of reefer.telemetry (default: 6)",
+        help=f"partitions of {TELEMETRY} (default: 6)",
     )
     sp.add_argument(
         "--position-partitions",
         type=_positive,
         default=3,
-        help="partitions of vessel.position (default: 3)",
+        help=f"partitions of {POSITION} (default: 3)",
     )
     sp.add_argument(
         "--timeout",
         type=float,
-        default=kc.DEFAULT_UP_TIMEOUT_S,
+        default=commands.DEFAULT_UP_TIMEOUT_S,
         help="seconds to wait for the clusters (default: %(default)s)",
     )
     sp = add("down", "stop every broker (SIGTERM, then SIGKILL after --timeout)")
     sp.add_argument(
         "--timeout",
         type=float,
-        default=kc.DEFAULT_STOP_TIMEOUT_S,
+        default=commands.DEFAULT_STOP_TIMEOUT_S,
         help="seconds before SIGKILL (default: %(default)s)",
     )
     add("status", "show each broker: up/starting/down, pid, port")
@@ -87,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
         ("start-broker", "start one stopped broker again"),
     ):
         sp = add(name, what)
-        sp.add_argument("cluster", choices=kc.CLUSTER_NAMES)
+        sp.add_argument("cluster", choices=CLUSTER_NAMES)
         sp.add_argument("node", type=_positive, help="broker number, 1-based")
     return p
 
@@ -99,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     home: Path = args.dir
     try:
         if args.command == "up":
-            result = kc.up(
+            result = commands.up(
                 home,
                 base_port=args.base_port,
                 telemetry_partitions=args.telemetry_partitions,
@@ -108,10 +111,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             _print_brokers(result.deployment)
         elif args.command == "down":
-            stopped = kc.down(home, timeout=args.timeout)
+            stopped = commands.down(home, timeout=args.timeout)
             print(f"stopped {len(stopped)} broker(s)", file=sys.stderr)
         elif args.command == "status":
-            rows = kc.status(home)
+            rows = commands.status(home)
             for s in rows:
                 b = s.broker
                 pid = "-" if s.pid is None else str(s.pid)
@@ -121,13 +124,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             return 0 if all(s.state == "up" for s in rows) else 1
         elif args.command == "kill-broker":
-            kc.kill_broker(home, args.cluster, args.node)
+            commands.kill_broker(home, args.cluster, args.node)
         elif args.command == "start-broker":
-            kc.start_broker(home, args.cluster, args.node)
-    except kc.ToolMissingError as e:
+            commands.start_broker(home, args.cluster, args.node)
+    except ToolMissingError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except kc.LauncherError as e:
+    except LauncherError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -1,1 +1,2 @@
-"""Real processes: the job's command line, kill -9 and resume, other processes on the table, Kafka clusters."""
+"""Real processes: the job's command line, kill -9 and resume, other processes on the table,
+Kafka clusters."""

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from deploy.kafka import cluster as kc
+from deploy.kafka import commands
+from deploy.kafka.layout import STATE_FILE
+from tests.support.kafka import kill_strays
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,15 +29,15 @@ class KafkaClusters:
 
     def kill_broker(self, cluster: str, node_id: int) -> None:
         """SIGKILL one node, as a crash would."""
-        kc.kill_broker(self.dir, cluster, node_id)
+        commands.kill_broker(self.dir, cluster, node_id)
 
     def start_broker(self, cluster: str, node_id: int) -> None:
         """Start a stopped node again; returns once all replicas are in sync."""
-        kc.start_broker(self.dir, cluster, node_id)
+        commands.start_broker(self.dir, cluster, node_id)
 
     def status(self) -> dict[tuple[str, int], str]:
         """``(cluster, node id) -> "up" | "starting" | "down"``."""
-        return {(s.broker.cluster, s.broker.node_id): s.state for s in kc.status(self.dir)}
+        return {(s.broker.cluster, s.broker.node_id): s.state for s in commands.status(self.dir)}
 
 
 @pytest.fixture(scope="session")
@@ -43,9 +45,13 @@ def kafka_clusters(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCl
     """Start the vessel and shore clusters once per session; stop them at its end."""
     home = tmp_path_factory.mktemp("kafka")
     try:
-        dep = kc.up(home).deployment
+        dep = commands.up(home).deployment
         yield KafkaClusters(home, dep.vessel.bootstrap, dep.shore.bootstrap)
     finally:
         # Also after a failed up() or test: no broker may outlive the session.
-        if (home / kc.STATE_FILE).exists():
-            kc.down(home, timeout=20.0)
+        try:
+            if (home / STATE_FILE).exists():
+                commands.down(home, timeout=20.0)
+        finally:
+            strays = kill_strays(home)
+        assert not strays, f"JVMs {strays} of {home} outlived down(); killed them"

@@ -12,12 +12,15 @@ from pathlib import Path
 import orjson
 import pytest
 
-from deploy.kafka.cluster import admin_client, contract_topics, create_topics, reset_topics
-from flows.detect import implausible
+from deploy.kafka.admin import admin_client, create_topics
+from deploy.kafka.topics import contract_topics
+from flows.contract import CONTAINER_STATE
+from flows.edges.kafka.producer import produce_file
 from flows.events import Telemetry, parse
-from flows.kafka import produce_file
-from flows.simulator import SimConfig, write_files
-from state.store import TableReader, table_path
+from flows.rules.alerts import implausible
+from flows.sim import SimConfig, write_files
+from state.reader import TableReader
+from state.table import table_path
 from tests.integration.conftest import KafkaClusters
 from tests.integration.kafka_io import (
     distinct,
@@ -27,6 +30,7 @@ from tests.integration.kafka_io import (
     local_outputs,
     start_flow,
 )
+from tests.support.kafka import reset_topics
 
 pytestmark = pytest.mark.integration
 
@@ -87,7 +91,7 @@ def test_kafka_mode_on_two_workers_gives_the_same_results_as_file_mode(
 
     # The compacted container-state topic ends with the rows of the local table.
     with TableReader(table_path(tmp_path / "kafka")) as table:
-        assert {k.encode(): v for k, v in table.items()} == got["rows"]
+        assert {k.encode(): v for k, v in table.items()} == got[CONTAINER_STATE.name]
         assert table.count() == 150
 
 

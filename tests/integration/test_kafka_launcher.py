@@ -25,9 +25,12 @@ from confluent_kafka import (
 # ConfigResource is public API, but confluent_kafka.admin lists no __all__ for mypy.
 from confluent_kafka.admin import AdminClient, ConfigResource  # type: ignore[attr-defined]
 
-from deploy.kafka import cluster as kc
+from deploy.kafka.admin import create_topics
+from deploy.kafka.jars import require_java
+from deploy.kafka.layout import Deployment
+from deploy.kafka.topics import TopicSpec
 from tests.integration.conftest import KafkaClusters
-from tests.unit.helpers import reading
+from tests.support.builders import reading
 
 pytestmark = pytest.mark.integration
 
@@ -106,7 +109,7 @@ def _read_back(
 
 
 def _recorded_pids(home: Path) -> dict[str, int | None]:
-    return {b.name: b.pid for b in kc.Deployment.load(home).brokers}
+    return {b.name: b.pid for b in Deployment.load(home).brokers}
 
 
 def test_vessel_round_trips_a_reading_with_acks_all(kafka_clusters: KafkaClusters) -> None:
@@ -157,8 +160,8 @@ def test_contract_topics_are_replicated_retained_and_compacted(
 
 
 def test_shore_takes_topics_created_by_the_launcher(kafka_clusters: KafkaClusters) -> None:
-    kc.create_topics(
-        kafka_clusters.shore_brokers, [kc.TopicSpec("launcher-test.shore", 2, 1)], timeout=30
+    create_topics(
+        kafka_clusters.shore_brokers, [TopicSpec("launcher-test.shore", 2, 1)], timeout=30
     )
 
     reports = _produce(kafka_clusters.shore_brokers, "launcher-test.shore", [(b"k", b"ashore")])
@@ -245,7 +248,7 @@ def test_missing_java_is_one_clear_line_and_exit_2(tmp_path: Path) -> None:
 
 
 def test_first_run_without_maven_is_one_clear_line_and_exit_2(tmp_path: Path) -> None:
-    java = kc.require_java()
+    java = require_java()
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "java").symlink_to(java)

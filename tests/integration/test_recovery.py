@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 
 import pytest
-from flows.sim import SimConfig, write_files
-from flows.contract import FILE_OUTPUTS
 
+from flows.contract import FILE_OUTPUTS
+from flows.sim import SimConfig, write_files
 from state.reader import TableReader
 from state.table import table_path
 from tests.integration.kafka_io import finish, start_flow
