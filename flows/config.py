@@ -84,14 +84,22 @@ def _number(lo: float, hi: float = math.inf, *, above: bool = False) -> Callable
     return parse
 
 
-def _integer(lo: int) -> Callable[[str], int]:
+def _integer(lo: int, hi: int | None = None) -> Callable[[str], int]:
     def parse(text: str) -> int:
         value = int(text)
-        if value < lo:
+        if value < lo or (hi is not None and value > hi):
             raise ValueError(text)
         return value
 
     return parse
+
+
+def _day_divisor(text: str) -> int:
+    """Whole minutes that divide a day, so that windows align to UTC midnight."""
+    value = int(text)
+    if not 1 <= value <= 1440 or 1440 % value:
+        raise ValueError(text)
+    return value
 
 
 def _share(hi: float) -> Callable[[str], float]:
@@ -172,26 +180,50 @@ VARS: Final = (
         "where local outputs and the container-state table live"),
     Var("COLDWAKE_BROKERS", "", _text, "bootstrap servers, e.g. 127.0.0.1:9092",
         "Kafka bootstrap servers; required by the kafka input and output"),
-    Var("COLDWAKE_TOLERANCE_C", "2.0", _number(0.0, above=True),
-        "a positive number of degrees C, e.g. 2.0",
+    Var("COLDWAKE_TOLERANCE_C", "2.0", _number(0.0, 50.0, above=True),
+        "degrees C above 0 and at most 50, e.g. 2.0",
         "excursion: allowed `abs(temp_c - setpoint_c)`"),
-    Var("COLDWAKE_EXCURSION_MIN", "30", _number(0.0), "minutes >= 0, e.g. 30",
+    Var("COLDWAKE_EXCURSION_MIN", "30", _number(0.0, 1440.0), "minutes from 0 to 1440, e.g. 30",
         "excursion: minutes out of range before it opens"),
-    Var("COLDWAKE_SILENCE_MIN", "30", _number(0.0, above=True),
-        "a positive number of minutes, e.g. 30",
+    Var("COLDWAKE_SILENCE_MIN", "30", _number(0.0, 10080.0, above=True),
+        "minutes above 0 and at most 10080 (a week), e.g. 30",
         "minutes of vessel event time without a reading before `sensor_silent`"),
-    Var("COLDWAKE_WINDOW_MIN", "15", _number(0.0, above=True),
-        "a positive number of minutes, e.g. 15", "tumbling window length, aligned to UTC"),
-    Var("COLDWAKE_DOOR_SPEED_KN", "2.0", _number(0.0), "knots >= 0, e.g. 2.0",
+    Var("COLDWAKE_WINDOW_MIN", "15", _day_divisor,
+        "whole minutes that divide 1440 (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60, ... 1440)",
+        "tumbling window length, aligned to UTC midnight"),
+    Var("COLDWAKE_DOOR_SPEED_KN", "2.0", _number(0.0, 50.0), "knots from 0 to 50, e.g. 2.0",
         "a door open above this speed is `door_open_at_sea`"),
-    Var("COLDWAKE_KAFKA_TIMEOUT_S", "30", _number(0.0, above=True),
-        "a positive number of seconds, e.g. 30",
+    Var("COLDWAKE_MAX_AHEAD_MIN", "360", _number(1.0, 10080.0),
+        "minutes from 1 to 10080, e.g. 360",
+        "a record this far ahead of its vessel's clock is held until other sources "
+        "corroborate it"),
+    Var("COLDWAKE_CO2_MAX_PCT", "10.0", _number(0.0, 30.0, above=True),
+        "percent above 0 and at most 30, e.g. 10.0",
+        "atmosphere: highest allowed 30-minute mean of `co2_pct` (no setpoint)"),
+    Var("COLDWAKE_O2_MIN_PCT", "12.0", _number(0.0, 30.0, above=True),
+        "percent above 0 and at most 30, e.g. 12.0",
+        "atmosphere: lowest allowed 30-minute mean of `o2_pct` (no setpoint)"),
+    Var("COLDWAKE_ATMOS_TOLERANCE_PCT", "2.0", _number(0.0, 30.0, above=True),
+        "percentage points above 0 and at most 30, e.g. 2.0",
+        "atmosphere: allowed distance of a mean from its controlled-atmosphere setpoint"),
+    Var("COLDWAKE_ATMOS_MIN", "30", _number(0.0, 1440.0, above=True),
+        "minutes above 0 and at most 1440, e.g. 30",
+        "atmosphere: minutes of readings each mean covers"),
+    Var("COLDWAKE_POWER_UNSTABLE_COUNT", "3", _integer(2, 100),
+        "a whole number from 2 to 100, e.g. 3",
+        "`power_unstable`: this many `power_loss` alerts opened within the hours below"),
+    Var("COLDWAKE_POWER_UNSTABLE_HOURS", "6", _number(0.0, 168.0, above=True),
+        "hours above 0 and at most 168, e.g. 6",
+        "`power_unstable`: the span those alerts open in, and the calm that closes it"),
+    Var("COLDWAKE_KAFKA_TIMEOUT_S", "30", _number(0.0, 3600.0, above=True),
+        "seconds above 0 and at most 3600, e.g. 30",
         "how long Kafka may be unreachable (at start, or to acknowledge an epoch's "
         "records) before the run stops with a clear error"),
     Var("COLDWAKE_KAFKA_STOP_AT_END", "0", _flag, "use 1 or 0",
         "`1`: stop when every input partition reaches the end offset it had at start "
         "(backfills, tests)"),
-    Var("COLDWAKE_IDLE_S", "5", _number(0.0, above=True), "a positive number of seconds, e.g. 5",
+    Var("COLDWAKE_IDLE_S", "5", _number(0.0, 3600.0, above=True),
+        "seconds above 0 and at most 3600, e.g. 5",
         "a live Kafka partition with nothing to read for this long stops holding the "
         "watermark back (see Idle partitions)"),
     Var("COLDWAKE_KAFKA_GROUP", "coldwake-vessel", _text, "a consumer group id",
@@ -206,9 +238,11 @@ VARS: Final = (
         "a positive number of hours up to 8784, e.g. 48", "simulator: simulated hours"),
     Var("COLDWAKE_SIM_MALFORMED_RATE", str(_SIM_DEFAULTS.malformed_rate), _share(0.5),
         "a share between 0 and 0.5, e.g. 0.001", "simulator: share of malformed lines"),
-    Var("COLDWAKE_BATCH_SIZE", "2000", _integer(1), "a positive integer, e.g. 2000",
+    Var("COLDWAKE_BATCH_SIZE", "2000", _integer(1, 1_000_000),
+        "a whole number from 1 to 1000000, e.g. 2000",
         "records per simulator batch"),
-    Var("COLDWAKE_PROGRESS_S", "5", _number(0.0), "seconds between progress lines, 0 for none",
+    Var("COLDWAKE_PROGRESS_S", "5", _number(0.0, 3600.0),
+        "seconds from 0 (none) to 3600, e.g. 5",
         "seconds between progress lines on stderr; `0` for none"),
     # Read by the Kafka launcher (python -m deploy.kafka), listed so that they are known.
     Var("COLDWAKE_KAFKA_CACHE", "", _text, "a directory path",
@@ -229,6 +263,11 @@ def _value(env: Mapping[str, str], name: str) -> Any:
         raise
     except (ValueError, TypeError):
         raise ConfigError(f"{name}={text!r} is not valid: {var.hint}") from None
+
+
+def threshold_var(name: str) -> str:
+    """The variable that sets the `Thresholds` field `name`."""
+    return f"{PREFIX}{name.upper()}"
 
 
 def _check_names(env: Mapping[str, str]) -> None:
@@ -266,13 +305,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         input=inp,
         output=output,
         data_dir=v("COLDWAKE_DATA_DIR"),
-        thresholds=Thresholds(
-            tolerance_c=v("COLDWAKE_TOLERANCE_C"),
-            excursion_min=v("COLDWAKE_EXCURSION_MIN"),
-            silence_min=v("COLDWAKE_SILENCE_MIN"),
-            window_min=v("COLDWAKE_WINDOW_MIN"),
-            door_speed_kn=v("COLDWAKE_DOOR_SPEED_KN"),
-        ),
+        thresholds=Thresholds(**{f.name: v(threshold_var(f.name)) for f in fields(Thresholds)}),
         sim=_sim(env),
         kafka=KafkaSettings(
             brokers=brokers,

@@ -67,8 +67,15 @@ POWER_LOSS: Final = "power_loss"
 SILENT: Final = "sensor_silent"
 FAULT: Final = "sensor_fault"
 DOOR: Final = "door_open_at_sea"
+ATMOSPHERE: Final = "atmosphere_out_of_range"
+POWER_UNSTABLE: Final = "power_unstable"
 #: Every alert kind, in the order the summary lists them.
-ALERT_KINDS: Final = (EXCURSION, POWER_LOSS, SILENT, FAULT, DOOR)
+ALERT_KINDS: Final = (EXCURSION, POWER_LOSS, SILENT, FAULT, DOOR, ATMOSPHERE, POWER_UNSTABLE)
+
+#: Alert record states: a retracted alert was raised on evidence later readings disproved.
+OPEN: Final = "open"
+CLOSED: Final = "closed"
+RETRACTED: Final = "retracted"
 
 #: One output record: (message key, JSON value).
 Keyed = tuple[str, bytes]

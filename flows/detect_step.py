@@ -11,7 +11,8 @@ from typing import Final
 from bytewax.operators import StatefulLogic
 
 from flows.config import Settings
-from flows.progress import Progress
+from flows.progress import Progress, log
+from flows.rules.clock import MINUTE
 from flows.rules.detector import Detector
 from flows.rules.records import Outputs
 from flows.watermark import Batch, PartitionMerge
@@ -27,18 +28,24 @@ class DetectState:
 
     merge: PartitionMerge
     detector: Detector
-    finished: bool = False
+    finished: bool = False  # the input was complete at some point (a resume may add more)
 
 
 class DetectLogic(StatefulLogic[Batch, Outputs, bytes]):
     """Feeds batches through the watermark merge into the detector."""
 
     def __init__(self, settings: Settings, resume: bytes | None) -> None:
+        th = settings.thresholds
         if resume is None:
-            self.state = DetectState(PartitionMerge(), Detector(settings.thresholds))
+            merge = PartitionMerge(max_ahead=int(th.max_ahead_min * MINUTE))
+            self.state = DetectState(merge, Detector(th))
         else:
             self.state = pickle.loads(resume)
-        self._progress = Progress(settings, self.state.detector.out.processed)
+            log(f"resumed from the last snapshot: {self.state.detector.out.processed:,} records in")
+        self._start = self.state.detector.out.processed
+        self._was_finished = self.state.finished
+        self._summarised = False
+        self._progress = Progress(settings, self._start)
         self._rows_at = time.monotonic()
 
     def on_item(self, value: Batch) -> tuple[list[Outputs], bool]:
@@ -74,7 +81,17 @@ class DetectLogic(StatefulLogic[Batch, Outputs, bytes]):
         return pickle.dumps(self.state, protocol=pickle.HIGHEST_PROTOCOL)
 
     def _finish(self) -> None:
-        if not self.state.finished:
-            self.state.finished = True
-            self.state.detector.end_of_input()
-            self._progress.summary(self.state.detector)
+        """The input ended: once per execution, close what the end closes and sum up."""
+        if self._summarised:
+            return
+        self._summarised = True
+        state = self.state
+        if self._was_finished and state.detector.out.processed == self._start:
+            log(
+                "the input was already complete at the last snapshot: nothing new to read, "
+                "the outputs stay as they are (run without -r, or with an empty recovery "
+                "directory, to process it again)"
+            )
+        state.finished = True
+        state.detector.end_of_input()
+        self._progress.summary(state.detector)

@@ -54,7 +54,9 @@ def parse_lines(lines: Lines) -> Batch:
             if not raw or raw.isspace():
                 continue
         record = parse(raw, label)
-        if type(record) is DeadLetter:
+        if isinstance(record, DeadLetter):
             record.source = f"{label}{n}"
+        else:  # kept apart: only a held record that is dead-lettered spells it out
+            record.number = n
         append(record)
     return Batch(lines.part, lines.parts, records, lines.state)

@@ -23,7 +23,9 @@ from flows.edges.kafka.sink import KafkaSink
 from flows.edges.kafka.source import KafkaSource
 from flows.edges.sim import SimSource
 from flows.lines import Lines
+from flows.progress import describe_start, log
 from flows.recovery import prepare_recovery_dir
+from flows.startup import check_data_dir, check_resume, first_process, resumed_state, start_fresh
 from state.sink import TableSink
 
 
@@ -48,15 +50,23 @@ def _fail(message: str) -> NoReturn:
 
 
 def main_flow() -> Dataflow:
-    """Read the settings, check Kafka, prepare `-r DIR`, and build the flow."""
+    """Check settings, data dir, recovery state and Kafka; prepare; build the flow."""
+    argv = sys.argv
     try:
         settings = load()
+        check_data_dir(settings.data_dir)
+        resuming = resumed_state(argv)
+        if resuming is not None:
+            check_resume(settings, resuming)
+        elif first_process(argv):
+            start_fresh(settings)
         preflight(settings)
     except ConfigError as exc:
         _fail(f"configuration error: {exc}")
     except KafkaUnavailableError as exc:
         _fail(str(exc))
-    prepare_recovery_dir(sys.argv)
+    prepare_recovery_dir(argv)
+    log(describe_start(settings, resuming is not None))
     return build(*edges(settings), settings)
 
 

@@ -3,7 +3,10 @@
 Each partition keeps its own order. A record's merge key is its partition's event
 time at that record: the running maximum `ts` of the partition's records up to and
 including it, so keys never decrease within a partition and a late record keeps
-its place. Records leave the merge in (key, partition index, sequence) order, and
+its place. One wrong device clock must not move it: a record more than `max_ahead`
+ahead of the partition's event time leaves it alone, unless `JUMP_RUN` such records
+in a row, within `max_ahead` of one another, show that the stream really jumped.
+Records leave the merge in (key, partition index, sequence) order, and
 only once every partition that could still send an earlier key has moved past it
 (the watermark). The order therefore depends only on each partition's contents,
 never on how partitions interleave, how many workers read them, or on a resume.
@@ -28,6 +31,9 @@ from typing import Final
 from flows.events import DeadLetter, Record
 
 NO_TIME: Final = -(2**62)
+NO_LIMIT: Final = 2**62
+#: This many records in a row far ahead of a partition's clock move it.
+JUMP_RUN: Final = 3
 
 
 class PartState(Enum):
@@ -59,12 +65,34 @@ class _Part:
     seq: int = 0
     state: PartState = PartState.ACTIVE
     pending: list[Entry] = field(default_factory=list)  # sorted: keys never decrease
+    ahead: list[int] = field(default_factory=list)  # the current run of far-ahead ts
+
+    def clock(self, ts: int, max_ahead: int) -> int:
+        """Move the partition's event time for a record at `ts`; return it."""
+        event_time = self.event_time
+        if ts <= event_time:
+            return event_time
+        if ts - event_time <= max_ahead or event_time == NO_TIME:
+            self.ahead.clear()
+        else:
+            ahead = self.ahead
+            ahead.append(ts)
+            if len(ahead) < JUMP_RUN:
+                return event_time
+            if max(ahead) - min(ahead) > max_ahead:
+                del ahead[0]
+                return event_time
+            ts = max(ahead)
+            ahead.clear()
+        self.event_time = ts
+        return ts
 
 
 @dataclass(slots=True)
 class PartitionMerge:
     """Merges batches from all partitions into one canonical order."""
 
+    max_ahead: int = NO_LIMIT
     parts: tuple[str, ...] = ()
     _parts: list[_Part] = field(default_factory=list)
 
@@ -90,18 +118,21 @@ class PartitionMerge:
         if batch.records and self._only_blocker(batch.part):
             # Fast path: nothing else is queued or can come earlier (one partition,
             # or all others ended), so the batch is already in canonical order.
-            part.event_time = _advance(part.event_time, batch.records)
+            clock, max_ahead = part.clock, self.max_ahead
+            for record in batch.records:
+                if not isinstance(record, DeadLetter) and record.ts > part.event_time:
+                    clock(record.ts, max_ahead)
             part.seq += len(batch.records)
             part.state = batch.state
             return batch.records
-        event_time, seq, index = part.event_time, part.seq, batch.part
-        append = part.pending.append
+        seq, index, max_ahead = part.seq, batch.part, self.max_ahead
+        append, clock = part.pending.append, part.clock
         for record in batch.records:
-            if not isinstance(record, DeadLetter) and record.ts > event_time:
-                event_time = record.ts
-            append((event_time, index, seq, record))
+            if not isinstance(record, DeadLetter) and record.ts > part.event_time:
+                clock(record.ts, max_ahead)
+            append((part.event_time, index, seq, record))
             seq += 1
-        part.event_time, part.seq, part.state = event_time, seq, batch.state
+        part.seq, part.state = seq, batch.state
         return self._release()
 
     def finish(self) -> list[Record]:
@@ -157,10 +188,3 @@ class PartitionMerge:
         if runs > 1:
             released.sort()
         return [entry[3] for entry in released]
-
-
-def _advance(event_time: int, records: list[Record]) -> int:
-    for record in records:
-        if not isinstance(record, DeadLetter) and record.ts > event_time:
-            event_time = record.ts
-    return event_time

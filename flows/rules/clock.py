@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from flows.events import US_PER_S, Position
+from flows.rules.holding import Holding
 
 MINUTE: Final = 60 * US_PER_S
 POSITION_MAX_AGE: Final = 120 * MINUTE  # the contract's 2 h; not a tunable
 NO_TIME: Final = -(2**62)
+NO_BOUND: Final = 2**62
 
 # Timer kinds, in firing order for equal deadlines.
 TIMER_SILENCE: Final = 0
@@ -21,9 +23,15 @@ Timer = tuple[int, int, str, int]  # (deadline, kind, container id, token)
 
 @dataclass(slots=True)
 class VesselClock:
-    """A vessel's event time, its usable positions and its containers' timers."""
+    """A vessel's event time, its usable positions and its containers' timers.
+
+    `bound` is the latest ts a record may have without being held (event time plus
+    the allowed lead; none before the first record).
+    """
 
     event_time: int = NO_TIME
+    bound: int = NO_BOUND
+    holding: Holding = field(default_factory=Holding)
     position_time: int = NO_TIME
     position_ts: list[int] = field(default_factory=list)
     positions: list[Position] = field(default_factory=list)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flows.events import Position, Telemetry, format_ts
+from flows.rules.atmosphere import GasWindow
 
 
 @dataclass(slots=True)
@@ -22,9 +23,16 @@ class OpenAlert:
 
 @dataclass(slots=True)
 class Window:
-    """The open tumbling window of one container."""
+    """A container's latest tumbling window; kept after it is emitted, for revisions.
+
+    `revision` is that of the last emission (-1: never emitted); `pending` says that
+    it has readings no emission has shown yet. `vessel_id` and `position` are those
+    of its last counted reading.
+    """
 
     start: int
+    end: int
+    vessel_id: str
     count: int = 0
     temp_min: float = 0.0
     temp_max: float = 0.0
@@ -33,6 +41,8 @@ class Window:
     out_of_range: int = 0
     setpoint_c: float = 0.0
     position: Position | None = None
+    revision: int = -1
+    pending: bool = True
 
 
 @dataclass(slots=True)
@@ -48,6 +58,9 @@ class ContainerState:
     excursion_peak: float = 0.0
     excursion_setpoint: float = 0.0
     no_power: tuple[int, Position | None] | None = None  # first reading without power
+    power_losses: list[tuple[int, int, Position | None]] = field(default_factory=list)
+    power_restored: int | None = None  # when its last power_loss closed
+    gas: GasWindow | None = None
     window: Window | None = None
     silence_timer: bool = False  # whether the vessel's timers hold one for this container
 
@@ -72,6 +85,8 @@ def table_row(cid: str, c: ContainerState) -> dict[str, Any]:
         "humidity_pct": r.humidity_pct,
         "co2_pct": r.co2_pct,
         "o2_pct": r.o2_pct,
+        "co2_setpoint_pct": r.co2_setpoint_pct,
+        "o2_setpoint_pct": r.o2_setpoint_pct,
         "door_open": r.door_open,
         "defrost": r.defrost,
         "lat": None if p is None else p.lat,

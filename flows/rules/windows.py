@@ -1,4 +1,4 @@
-"""Per-container tumbling windows: their closing record."""
+"""Per-container tumbling windows, aligned to UTC midnight: their record and shared bounds."""
 
 from __future__ import annotations
 
@@ -28,13 +28,16 @@ class WindowBounds:
         return bounds
 
 
-def window_record(cid: str, vessel_id: str, w: Window, bounds: tuple[str, str]) -> bytes:
-    """The windows output's record of a closed window."""
+def window_record(cid: str, w: Window, bounds: tuple[str, str]) -> bytes:
+    """The windows output's record of a window at its current revision.
+
+    Its vessel and position are those of its last counted reading.
+    """
     lat, lon = lat_lon(w.position)
     record = {
         "type": WINDOW_TYPE,
         "container_id": cid,
-        "vessel_id": vessel_id,
+        "vessel_id": w.vessel_id,
         "window_start": bounds[0],
         "window_end": bounds[1],
         "count": w.count,
@@ -46,5 +49,6 @@ def window_record(cid: str, vessel_id: str, w: Window, bounds: tuple[str, str]) 
         "power_kw_mean": round(w.power_sum / w.count, 3),
         "lat": lat,
         "lon": lon,
+        "revision": w.revision,
     }
     return to_json(record)

@@ -93,6 +93,7 @@ def _window(
         "power_kw_mean": power,
         "lat": 10.0,
         "lon": 20.0,
+        "revision": 0,
     }
 
 

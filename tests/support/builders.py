@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -16,13 +17,13 @@ VESSEL = "IMO9778791"
 BOX = "MSKU1234565"
 OTHER = "CSQU3054383"
 T0 = "2026-11-26T12:00:00Z"
+_NOON = datetime(2026, 11, 26, 12, tzinfo=UTC)
 
 
 def at(minutes: float) -> str:
-    """RFC 3339 time `minutes` after 12:00 on 2026-11-26."""
-    total = round(minutes * 60)
-    h, rest = divmod(total, 3600)
-    return f"2026-11-26T{12 + h:02d}:{rest // 60:02d}:{rest % 60:02d}Z"
+    """RFC 3339 time `minutes` after 12:00 on 2026-11-26 (negative: before)."""
+    moment = _NOON + timedelta(seconds=round(minutes * 60))
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def reading(minute: float, temp: float = -18.0, **fields: Any) -> bytes:
@@ -40,18 +41,23 @@ def reading(minute: float, temp: float = -18.0, **fields: Any) -> bytes:
 
 
 def fix(
-    minute: float, sog: float = 15.0, lat: float = 10.0, lon: float = 20.0, vessel: str = VESSEL
+    minute: float,
+    sog: float = 15.0,
+    lat: float = 10.0,
+    lon: float = 20.0,
+    vessel: str = VESSEL,
+    **fields: Any,
 ) -> bytes:
-    return orjson.dumps(
-        {
-            "type": "vessel.position",
-            "vessel_id": vessel,
-            "ts": at(minute),
-            "lat": lat,
-            "lon": lon,
-            "sog_kn": sog,
-        }
-    )
+    obj: dict[str, Any] = {
+        "type": "vessel.position",
+        "vessel_id": vessel,
+        "ts": at(minute),
+        "lat": lat,
+        "lon": lon,
+        "sog_kn": sog,
+    }
+    obj.update(fields)
+    return orjson.dumps(obj)
 
 
 def records(lines: list[bytes]) -> list[Record]:
@@ -82,3 +88,15 @@ def rows(d: Detector) -> dict[str, bytes]:
 
 def kinds(alerts: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return [(a["kind"], a["state"]) for a in alerts]
+
+
+def detect(
+    lines: list[bytes], th: Thresholds | None = None, end: bool = True
+) -> tuple[dict[str, list[dict[str, Any]]], Detector]:
+    """Feed lines through a Detector; every output decoded, by output name."""
+    d = Detector(th or DEFAULT_THRESHOLDS)
+    d.process(records(lines))
+    if end:
+        d.end_of_input()
+    out = d.drain()
+    return {name: [orjson.loads(v) for _, v in recs] for name, recs in out.records.items()}, d

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import orjson
 
 from flows.config import DEFAULT_THRESHOLDS
 from flows.events import parse_ts
 from flows.rules.detector import Detector
 from flows.rules.records import alert_id
-from flows.rules.thresholds import Thresholds
 from tests.support.builders import BOX, OTHER, VESSEL, at, fix, kinds, reading, records, rows, run
 
 WARM = -15.9  # 2.1 above the -18.0 setpoint
@@ -268,6 +269,7 @@ def test_window_is_aligned_and_closed_by_the_next_reading_past_its_end() -> None
             "power_kw_mean": 2.5,
             "lat": 5.0,
             "lon": 20.0,
+            "revision": 0,
         }
     ]
 
@@ -293,8 +295,13 @@ def test_input_end_closes_open_windows_but_not_alerts() -> None:
 
 
 def test_thresholds_are_configurable() -> None:
-    th = Thresholds(
-        tolerance_c=1.0, excursion_min=10, silence_min=5, window_min=60, door_speed_kn=10.0
+    th = replace(
+        DEFAULT_THRESHOLDS,
+        tolerance_c=1.0,
+        excursion_min=10,
+        silence_min=5,
+        window_min=60,
+        door_speed_kn=10.0,
     )
     alerts, windows, _, _ = run(
         [
