@@ -17,8 +17,13 @@ Modules, in the order data flows through them (each imports only earlier ones):
 - `config`: `SimConfig`, `Label`, `Emission`, label kinds, time units, seeding.
 - `ids`: timestamps, IMO numbers, container ids.
 - `voyage`: ports, waypoints, routes, great-circle legs, `Voyage`.
-- `physics`: ambient air, cargo types, unit power, drift curves, sensor noise.
+- `physics`: ambient air, cargo types (some under controlled atmosphere), unit
+  power, drift and flicker curves, sensor noise.
+- `atmosphere`: CO2 and O2 readings, gas drifts, and the check that keeps their
+  30-minute means clear of the contract's limits.
 - `container`: a planned container and its failure.
+- `episodes`: the failures behind contract version 2's rules: a failing gas
+  sensor, a CA unit's scrubber, a flickering power supply.
 - `failures`: the failure planner, defrosts, duplicate and late re-sends.
 - `fleet`: plans a config's vessels and containers and labels what it planned.
 - `malformed`: the malformed-line variants.
@@ -37,10 +42,13 @@ from flows.sim.config import (
     DOOR_OPEN_IN_PORT,
     DUPLICATE,
     FAILURE_KINDS,
+    GAS_SENSOR_FAILURE,
     IMPLAUSIBLE_SENSOR,
     LATE,
     MALFORMED,
     POWER_CUT,
+    POWER_FLICKER,
+    SCRUBBER_FAILURE,
     SILENT_SENSOR,
     Emission,
     Label,
@@ -59,11 +67,14 @@ __all__ = [
     "DUPLICATE",
     "FAILURE_KINDS",
     "FAILURE_MIX",
+    "GAS_SENSOR_FAILURE",
     "IMPLAUSIBLE_SENSOR",
     "LATE",
     "MALFORMED",
     "PORTS",
     "POWER_CUT",
+    "POWER_FLICKER",
+    "SCRUBBER_FAILURE",
     "SILENT_SENSOR",
     "Emission",
     "Label",

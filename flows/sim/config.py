@@ -28,6 +28,9 @@ SILENT_SENSOR: Final = "silent_sensor"
 IMPLAUSIBLE_SENSOR: Final = "implausible_sensor"
 DOOR_OPEN_AT_SEA: Final = DOOR  # the failure is named after the alert it must raise
 DOOR_OPEN_IN_PORT: Final = "door_open_in_port"
+GAS_SENSOR_FAILURE: Final = "gas_sensor_failure"
+SCRUBBER_FAILURE: Final = "scrubber_failure"
+POWER_FLICKER: Final = "power_flicker"
 DEFROST: Final = "defrost"
 MALFORMED: Final = "malformed"
 DUPLICATE: Final = "duplicate"
@@ -39,6 +42,9 @@ FAILURE_KINDS: Final = (
     IMPLAUSIBLE_SENSOR,
     DOOR_OPEN_AT_SEA,
     DOOR_OPEN_IN_PORT,
+    GAS_SENSOR_FAILURE,
+    SCRUBBER_FAILURE,
+    POWER_FLICKER,
 )
 
 _MAX_HOURS: Final = 24.0 * 366

@@ -40,6 +40,8 @@ class Failure:
     dropped: range = range(0)  # reading indices never sent
     door: dict[int, float] = field(default_factory=dict)  # reading index -> temp effect, °C
     bad: dict[int, tuple[str, float]] = field(default_factory=dict)  # reading -> field, value
+    gas: dict[int, tuple[float, float]] = field(default_factory=dict)  # reading -> co2, o2
+    off: frozenset[int] = frozenset()  # reading indices without power
 
 
 @dataclass(slots=True, eq=False)
@@ -54,7 +56,9 @@ class Container:
     ambient_offset: float  # stowage: on deck in the sun or deep in the hold
     return_delta: float  # return air above supply air, for supply-controlled cargo
     humidity: float
-    co2: float
+    co2: float  # the healthy CO2 level, %
+    o2: float  # the healthy O2 level, %
+    ca: tuple[float, float] | None = None  # controlled atmosphere: CO2 and O2 setpoints, %
     failure: Failure | None = None
     defrost: dict[int, float] = field(default_factory=dict)  # reading index -> temp rise, °C
     duplicate: set[int] = field(default_factory=set)  # reading indices sent twice

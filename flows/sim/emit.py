@@ -19,6 +19,7 @@ from typing import Any, Final
 import orjson
 
 from flows.contract import POSITION, TELEMETRY
+from flows.sim.atmosphere import AIR_O2_PCT, emitted_gas, gas_reading
 from flows.sim.config import DUPLICATE, HOUR, LATE, MALFORMED, MINUTE, Emission, Label, SimConfig
 from flows.sim.container import Container
 from flows.sim.fleet import Fleet, Vessel
@@ -125,6 +126,10 @@ class Simulation:
         dropped = f.dropped if f else range(0)
         door = f.door if f else {}
         bad = f.bad if f else {}
+        gas = f.gas if f else {}
+        off = f.off if f else frozenset()
+        ca = c.ca
+        controlled = ca is not None
         sp, supply = c.setpoint, c.commodity.supply_control
         t0, ambient = self.fleet.t0, v.ambient
         noise = 0.0
@@ -142,7 +147,7 @@ class Simulation:
             power = min(max(healthy_power_kw(amb, sp) + 0.4 * (rnd() - 0.5), 1.5), 4.5)
             ret = temp + (c.return_delta if supply else 0.0) + 0.3 * (rnd() - 0.5)
             humidity = c.humidity + 4.0 * (rnd() - 0.5)
-            co2 = c.co2 * (1.0 + 0.15 * (rnd() - 0.5))
+            co2, o2 = gas_reading(c.co2, c.o2, controlled, rnd)
             defrost = n in c.defrost
             if defrost:
                 # The coil heater warms the air on purpose; the excursion rule skips it.
@@ -158,6 +163,9 @@ class Simulation:
                 else:
                     power = uniform(4.6, 5.8)  # full capacity while pulling down
                     ret = temp + uniform(1.0, 3.0)
+            if n in off:
+                power = 0.0  # a flickering supply: out for this reading
+                ret = temp + uniform(0.1, 0.5)
             if n in door:
                 # Outside air moves the box toward the ambient; fresh air flushes the CO2.
                 effect = math.copysign(door[n], amb - sp)
@@ -165,6 +173,8 @@ class Simulation:
                 ret += 2.0 * effect
                 humidity += 5.0
                 co2 = 0.04
+                o2 = AIR_O2_PCT - 0.9 * co2 + 0.1 * (rnd() - 0.5)
+            co2, o2 = gas[n] if n in gas else emitted_gas(co2, o2)
             record: dict[str, Any] = {
                 "type": TELEMETRY,
                 "container_id": c.cid,
@@ -177,11 +187,13 @@ class Simulation:
                 "return_c": round(ret, 1) + 0.0,
                 "ambient_c": round(amb + 0.6 * (rnd() - 0.5), 1) + 0.0,
                 "humidity_pct": round(min(max(humidity, 20.0), 99.5), 1),
-                "co2_pct": round(max(co2, 0.01), 2),
-                "o2_pct": round(20.95 - 0.9 * co2 + 0.1 * (rnd() - 0.5), 2),
+                "co2_pct": co2,
+                "o2_pct": o2,
                 "door_open": n in door,
                 "defrost": defrost,
             }
+            if ca is not None:
+                record["co2_setpoint_pct"], record["o2_setpoint_pct"] = ca
             if n in bad:
                 name, value = bad[n]
                 record[name] = value

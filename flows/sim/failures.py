@@ -2,7 +2,9 @@
 
 `FailurePlanner` designs each failure so that the contract's rules at default
 thresholds raise exactly the alert kinds its label expects; the expectations
-follow from the physical model's parameters, never from running the rules.
+follow from the physical model's parameters (and, for gas failures, from the
+30-minute means of the very values drawn for them), never from running the rules.
+The designs of contract version 2's failures live in `flows.sim.episodes`.
 """
 
 from __future__ import annotations
@@ -18,27 +20,34 @@ from flows.sim.config import (
     DOOR_OPEN_AT_SEA,
     DOOR_OPEN_IN_PORT,
     FAILURE_KINDS,
+    GAS_SENSOR_FAILURE,
     HOUR,
     IMPLAUSIBLE_SENSOR,
     MINUTE,
     POWER_CUT,
+    POWER_FLICKER,
+    SCRUBBER_FAILURE,
     SILENT_SENSOR,
 )
 from flows.sim.container import Container, Drift, Failure
+from flows.sim.episodes import gas_sensor_failure, power_flicker, scrubber_failure
 from flows.sim.physics import IN_BAND_C, clear_excursion, drift_curve, stays_in_band
 from flows.sim.voyage import Voyage
 
 # The mix of injected failures: faulty containers take these kinds in turn, so
-# every run with at least ten faulty containers per vessel has all of them.
+# every run with at least thirteen faulty containers per vessel has all of them.
 FAILURE_MIX: Final = (
     COMPRESSOR_FAILURE,
     POWER_CUT,
     SILENT_SENSOR,
     DOOR_OPEN_AT_SEA,
+    GAS_SENSOR_FAILURE,
     IMPLAUSIBLE_SENSOR,
+    POWER_FLICKER,
     POWER_CUT,
     COMPRESSOR_FAILURE,
     DOOR_OPEN_IN_PORT,
+    SCRUBBER_FAILURE,
     SILENT_SENSOR,
     DOOR_OPEN_AT_SEA,
 )
@@ -146,6 +155,15 @@ class FailurePlanner:
             return self._door(c, lo, hi, at_sea=True)
         if kind == DOOR_OPEN_IN_PORT:
             return self._door(c, lo, hi, at_sea=False)
+        if kind == GAS_SENSOR_FAILURE:
+            variant = self.placed[GAS_SENSOR_FAILURE]
+            return gas_sensor_failure(c, lo, hi, self.rng, variant)
+        if kind == SCRUBBER_FAILURE:
+            return scrubber_failure(c, lo, hi, self.rng)
+        if kind == POWER_FLICKER:
+            return power_flicker(
+                c, lo, hi, self.rng, lambda start, duration: self._targets(c, start, duration)
+            )
         raise ValueError(f"unknown failure kind {kind!r}")
 
     def _targets(self, c: Container, start: int, duration: int) -> list[float]:
@@ -271,6 +289,8 @@ class FailurePlanner:
         )
 
     def _door(self, c: Container, lo: int, hi: int, *, at_sea: bool) -> Failure | None:
+        if c.ca is not None:
+            return None  # opening a CA box lets in air: its atmosphere would be lost
         count = self.rng.randint(1, 3)
         # At sea only mid-leg: the ship makes 14-20 kn there, far above the 2 kn
         # threshold, and the fix in force (at most 5 min old) is from the same leg.

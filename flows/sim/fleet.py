@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from flows.events import US_PER_S, parse_ts
+from flows.sim.atmosphere import AIR_O2_PCT, CA_BIAS_PCT
 from flows.sim.config import DEFROST, HOUR, MINUTE, Label, SimConfig, seeded_rng
 from flows.sim.container import Container, reading_times
 from flows.sim.failures import FailurePlanner, plan_defrosts, plan_resends
@@ -68,7 +69,7 @@ class Fleet:
     def _plan_container(self, vi: int, ci: int, used_cids: set[str]) -> Container:
         rng = self.rng("container", vi, ci)
         commodity = rng.choices(COMMODITIES, weights=[c.weight for c in COMMODITIES])[0]
-        return Container(
+        c = Container(
             ci=ci,
             cid=make_container_id(rng, used_cids),
             commodity=commodity,
@@ -80,7 +81,16 @@ class Fleet:
             else rng.uniform(1.0, 2.5),
             humidity=rng.uniform(*commodity.humidity),
             co2=rng.uniform(*commodity.co2),
+            o2=0.0,
         )
+        if rng.random() < commodity.ca_share:
+            # The controller holds each gas within a small bias of its setpoint.
+            c.ca = rng.choice(commodity.ca_setpoints)
+            c.co2 = c.ca[0] + rng.uniform(-CA_BIAS_PCT, CA_BIAS_PCT)
+            c.o2 = c.ca[1] + rng.uniform(-CA_BIAS_PCT, CA_BIAS_PCT)
+        else:
+            c.o2 = AIR_O2_PCT - 0.9 * c.co2  # respiration takes what it gives off
+        return c
 
     def _planned_labels(self, v: Vessel) -> Iterator[Label]:
         for c in v.containers:

@@ -73,6 +73,8 @@ class Commodity:
     supply_control: bool  # chilled cargo is controlled on supply air, frozen on return air
     humidity: tuple[float, float]
     co2: tuple[float, float]  # respiring fruit raises CO2, frozen cargo does not
+    ca_share: float = 0.0  # share of units shipped under controlled atmosphere
+    ca_setpoints: tuple[tuple[float, float], ...] = ()  # (co2_pct, o2_pct) held by CA units
 
 
 def _steps(lo: float, hi: float, step: float) -> tuple[float, ...]:
@@ -82,10 +84,17 @@ def _steps(lo: float, hi: float, step: float) -> tuple[float, ...]:
 COMMODITIES: Final = (
     Commodity("frozen meat", 25, (-18.0, -25.0), False, (60.0, 85.0), (0.03, 0.06)),
     Commodity("frozen fish", 20, (-25.0, -18.0), False, (60.0, 85.0), (0.03, 0.06)),
-    Commodity("chilled produce", 25, _steps(0.0, 4.0, 0.5), True, (85.0, 95.0), (0.1, 0.8)),
-    Commodity("bananas", 15, (13.3,), True, (88.0, 95.0), (0.4, 1.5)),
+    # Some fruit (avocados, pears, apples, bananas) ships under CA to slow its ripening.
+    Commodity(
+        "chilled produce", 25, _steps(0.0, 4.0, 0.5), True, (85.0, 95.0), (0.1, 0.8),
+        ca_share=0.35, ca_setpoints=((5.0, 3.0), (6.0, 4.0), (2.5, 2.0)),
+    ),
+    Commodity(
+        "bananas", 15, (13.3,), True, (88.0, 95.0), (0.4, 1.5),
+        ca_share=0.35, ca_setpoints=((5.0, 3.0),),
+    ),
     Commodity("pharma", 15, _steps(3.0, 7.0, 0.5), True, (40.0, 60.0), (0.03, 0.06)),
-)
+)  # fmt: skip
 
 
 def healthy_power_kw(ambient_c: float, setpoint_c: float) -> float:
@@ -108,6 +117,28 @@ def drift_curve(targets: Sequence[float], tau_h: float, pulldown_c_per_h: float)
         curve.append(u)
         u += (target - u) * k
     step = pulldown_c_per_h / 60.0
+    while abs(u) > _RECOVERED_C:
+        curve.append(u)
+        u = math.copysign(max(0.0, abs(u) - step), u)
+    return curve
+
+
+def flicker_curve(
+    targets: Sequence[float], off: Sequence[bool], tau_h: float, pulldown_c_per_h: float
+) -> list[float]:
+    """Deviation from setpoint, minute by minute, of a unit whose power comes and goes.
+
+    Without power (`off[m]`) the air approaches the ambient as in `drift_curve`;
+    with power the unit pulls back at `pulldown_c_per_h`. After the last minute the
+    pull-down goes on until the deviation is within `_RECOVERED_C`; the list ends then.
+    """
+    k = 1.0 - math.exp(-1.0 / (tau_h * 60.0))
+    step = pulldown_c_per_h / 60.0
+    u = 0.0
+    curve: list[float] = []
+    for target, no_power in zip(targets, off, strict=True):
+        curve.append(u)
+        u = u + (target - u) * k if no_power else math.copysign(max(0.0, abs(u) - step), u)
     while abs(u) > _RECOVERED_C:
         curve.append(u)
         u = math.copysign(max(0.0, abs(u) - step), u)

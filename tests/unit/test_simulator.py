@@ -14,6 +14,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import orjson
 import pytest
 
 from flows.events import DeadLetter, Position, Record, Telemetry, parse, parse_ts
@@ -126,13 +127,120 @@ def _longest_excursion(readings: list[Telemetry]) -> int:
     return longest
 
 
-def _contract_alerts(run: Run) -> dict[str, set[str]]:
-    """Alert kinds per container by the contract's rules at default thresholds (one file)."""
-    found: dict[str, set[str]] = defaultdict(set)
-    latest: dict[str, int] = {}
+def _outages(readings: list[Telemetry]) -> list[list[Telemetry]]:
+    """Runs of consecutive readings without power."""
+    runs: list[list[Telemetry]] = []
+    previous_off = False
+    for r in readings:
+        off = r.power_kw < 0.1
+        if off:
+            if not previous_off:
+                runs.append([])
+            runs[-1].append(r)
+        previous_off = off
+    return runs
+
+
+def _longest_out_of_air(readings: list[Telemetry]) -> int:
+    """Longest span (µs) of consecutive readings with a gas half a point past its limit
+    (CO2 above 10.5 % or O2 below 11.5 %; under CA, 2.5 points from a setpoint)."""
+    longest, start = 0, None
+    for r in readings:
+        assert r.co2_pct is not None and r.o2_pct is not None
+        co2_sp, o2_sp = _setpoints(r)
+        co2_out = r.co2_pct > 10.5 if co2_sp is None else abs(r.co2_pct - co2_sp) > 2.5
+        o2_out = r.o2_pct < 11.5 if o2_sp is None else abs(r.o2_pct - o2_sp) > 2.5
+        if co2_out or o2_out:
+            start = r.ts if start is None else start
+            longest = max(longest, r.ts - start)
+        else:
+            start = None
+    return longest
+
+
+def _setpoints(r: Telemetry) -> tuple[float | None, float | None]:
+    obj = orjson.loads(r.raw)
+    return obj.get("co2_setpoint_pct"), obj.get("o2_setpoint_pct")
+
+
+def _gas_out(mean: float, setpoint: float | None, limit: float, above: bool) -> bool:
+    """The contract's atmosphere condition for one gas's 30-minute mean."""
+    if setpoint is not None:
+        return abs(mean - setpoint) > 2.0
+    return mean > limit if above else mean < limit
+
+
+@dataclass
+class _Box:
+    """One container's rule state in `_contract_alerts`; the flags say which alerts are open."""
+
+    latest: int = -1
+    fault: bool = False
+    out_since: int | None = None
+    excursion: bool = False
+    off_since: int | None = None
+    power_loss: bool = False
+    power_opens: list[tuple[int, int]] = field(default_factory=list)  # (started, opened)
+    power_closed: int = 0
+    unstable: bool = False
+    door: bool = False
+    gas: list[tuple[int, float, float]] = field(default_factory=list)  # last 30 min, plausible
+    first_gas: int | None = None
+    atmosphere: bool = False
+
+
+def _power(b: _Box, r: Telemetry) -> list[tuple[str, int]]:
+    """power_loss and power_unstable: the alerts this reading opens, (kind, started_at)."""
+    opened: list[tuple[str, int]] = []
+    if r.power_kw < 0.1:
+        b.off_since = r.ts if b.off_since is None else b.off_since
+        if r.ts > b.off_since and not b.power_loss:  # the second reading without power
+            b.power_loss = True
+            b.power_opens.append((b.off_since, r.ts))
+            opened.append(("power_loss", b.off_since))
+            third = b.power_opens[-3:]
+            if not b.unstable and len(third) == 3 and third[2][1] - third[0][1] <= 6 * HOUR:
+                b.unstable = True
+                opened.append(("power_unstable", third[0][0]))
+    else:
+        b.off_since = None
+        if b.power_loss:
+            b.power_loss, b.power_closed = False, r.ts
+        elif b.unstable and r.ts - b.power_closed >= 6 * HOUR:
+            b.unstable = False
+    return opened
+
+
+def _atmosphere(b: _Box, r: Telemetry, edge_in: bool) -> int | None:
+    """atmosphere_out_of_range: the started_at of the alert this reading opens, if any."""
+    if r.co2_pct is None or r.o2_pct is None:
+        return None
+    b.gas.append((r.ts, r.co2_pct, r.o2_pct))
+    b.first_gas = r.ts if b.first_gas is None else b.first_gas
+    edge = r.ts - 30 * MIN
+    while b.gas[0][0] < edge or (not edge_in and b.gas[0][0] == edge):
+        b.gas.pop(0)
+    if b.first_gas > edge:
+        return None  # the readings do not span 30 minutes yet
+    co2_sp, o2_sp = _setpoints(r)
+    co2 = sum(g[1] for g in b.gas) / len(b.gas)
+    o2 = sum(g[2] for g in b.gas) / len(b.gas)
+    out = _gas_out(co2, co2_sp, 10.0, True) or _gas_out(o2, o2_sp, 12.0, False)
+    opens = out and not b.atmosphere
+    b.atmosphere = out
+    return b.gas[0][0] if opens else None
+
+
+def _contract_alerts(run: Run, edge_in: bool = True) -> list[tuple[str, str, int]]:
+    """Alerts (container, kind, started_at) by the contract's rules at default thresholds.
+
+    An independent reading of the contract's text for one file in order, to check the
+    labels without the Detector. `edge_in` says whether a reading exactly 30 minutes
+    old still counts in the atmosphere means (the text reads either way).
+    """
+    found: list[tuple[str, str, int]] = []
+    boxes: dict[str, _Box] = defaultdict(_Box)
     vessel_time: dict[str, int] = {}
-    out_since: dict[str, int] = {}
-    without_power: Counter[str] = Counter()
     fixes: dict[str, list[Position]] = defaultdict(list)
     for rec in run.records:
         if isinstance(rec, Position):
@@ -140,32 +248,72 @@ def _contract_alerts(run: Run) -> dict[str, set[str]]:
             continue
         if not isinstance(rec, Telemetry):
             continue
-        c = rec.container_id
-        if c in latest and rec.ts <= latest[c]:
+        c, b = rec.container_id, boxes[rec.container_id]
+        if rec.ts <= b.latest:
             continue  # duplicate or late: changes no alert
-        if c in latest and vessel_time.get(rec.vessel_id, 0) > latest[c] + 30 * MIN:
-            found[c].add("sensor_silent")
-        latest[c] = rec.ts
+        if b.latest >= 0 and vessel_time.get(rec.vessel_id, 0) > b.latest + 30 * MIN:
+            found.append((c, "sensor_silent", b.latest))
+        b.latest = rec.ts
         vessel_time[rec.vessel_id] = max(vessel_time.get(rec.vessel_id, 0), rec.ts)
         if _implausible(rec):
-            found[c].add("sensor_fault")
+            if not b.fault:
+                found.append((c, "sensor_fault", rec.ts))
+            b.fault = True
             continue
-        without_power[c] = without_power[c] + 1 if rec.power_kw < 0.1 else 0
-        if without_power[c] >= 2:
-            found[c].add("power_loss")
+        b.fault = False
+        found.extend((c, kind, started) for kind, started in _power(b, rec))
         # Fixes precede readings of the same second, so the latest fix is the one in force.
         fix = fixes[rec.vessel_id][-1] if fixes[rec.vessel_id] else None
-        if rec.door_open and fix is not None and rec.ts - fix.ts <= 2 * HOUR and fix.sog_kn > 2.0:
-            found[c].add("door_open_at_sea")
+        at_sea = fix is not None and rec.ts - fix.ts <= 2 * HOUR and fix.sog_kn > 2.0
+        if rec.door_open and at_sea and not b.door:
+            found.append((c, "door_open_at_sea", rec.ts))
+        b.door = rec.door_open and (b.door or at_sea)
+        started = _atmosphere(b, rec, edge_in)
+        if started is not None:
+            found.append((c, "atmosphere_out_of_range", started))
         if rec.defrost:
             continue
         if abs(rec.temp_c - rec.setpoint_c) > 2.0:
-            since = out_since.setdefault(c, rec.ts)
-            if rec.ts - since >= 30 * MIN:
-                found[c].add("temperature_excursion")
+            b.out_since = rec.ts if b.out_since is None else b.out_since
+            if rec.ts - b.out_since >= 30 * MIN and not b.excursion:
+                b.excursion = True
+                found.append((c, "temperature_excursion", b.out_since))
         else:
-            out_since.pop(c, None)
+            b.out_since, b.excursion = None, False
     return found
+
+
+def _unmatched(
+    run: Run, alerts: list[tuple[str, str, int]]
+) -> tuple[list[tuple[str, str, int]], list[tuple[Label, str]]]:
+    """Alerts no label expects (false alarms) and expected kinds no alert matches (misses).
+
+    An alert matches a label of its container that expects its kind when its
+    `started_at` lies in the label's [start, end]; atmosphere_out_of_range and
+    power_unstable must match exactly once per label.
+    """
+    hits: Counter[tuple[int, str]] = Counter()
+    false_alarms = []
+    for cid, kind, started in alerts:
+        spans = [
+            i
+            for i, b in enumerate(run.labels)
+            if b.container_id == cid
+            and kind in b.expect
+            and parse_ts(b.start) <= started <= parse_ts(b.end)
+        ]
+        if spans:
+            hits[spans[0], kind] += 1
+        else:
+            false_alarms.append((cid, kind, started))
+    missed = [
+        (b, kind)
+        for i, b in enumerate(run.labels)
+        for kind in b.expect
+        if not hits[i, kind]
+        or (kind in ("atmosphere_out_of_range", "power_unstable") and hits[i, kind] != 1)
+    ]
+    return false_alarms, missed
 
 
 def test_same_seed_gives_identical_bytes_and_labels(small: Run) -> None:
@@ -292,6 +440,39 @@ def test_healthy_containers_never_break_a_rule(small: Run) -> None:
                 assert r.setpoint_c < r.temp_c <= r.setpoint_c + 5.0
             else:
                 assert abs(r.temp_c - r.setpoint_c) <= 0.6 + 1e-9
+            # Single readings stay far inside the atmosphere limits, so every mean does.
+            assert r.co2_pct is not None and r.o2_pct is not None
+            co2_sp, o2_sp = _setpoints(r)
+            if co2_sp is None or o2_sp is None:
+                assert co2_sp is None and o2_sp is None
+                assert 0.01 <= r.co2_pct <= 2.0 and 19.0 <= r.o2_pct <= 21.0
+            else:
+                assert abs(r.co2_pct - co2_sp) <= 0.5 + 1e-9
+                assert abs(r.o2_pct - o2_sp) <= 0.4 + 1e-9
+
+
+def test_controlled_atmosphere_units_hold_their_setpoints(small: Run) -> None:
+    ca: dict[str, tuple[float | None, float | None]] = {}
+    for cid, readings in small.readings.items():
+        setpoints = {_setpoints(r) for r in readings}
+        assert len(setpoints) == 1, cid  # fixed for the voyage, on every reading or none
+        (sp,) = setpoints
+        if sp != (None, None):
+            ca[cid] = sp
+    assert 0 < len(ca) < len(small.readings) / 2
+    scrubbed = {b.container_id for b in small.failures() if b.kind == "scrubber_failure"}
+    assert scrubbed and scrubbed <= ca.keys()
+    for cid, (co2_sp, o2_sp) in ca.items():
+        assert co2_sp is not None and o2_sp is not None and o2_sp < 12.0  # air would be 20.9
+        labels_of = [b for b in small.failures() if b.container_id == cid]
+        assert all(b.kind not in ("door_open_at_sea", "door_open_in_port") for b in labels_of)
+        lo, hi = next(((parse_ts(b.start), parse_ts(b.end)) for b in labels_of
+                       if b.kind == "scrubber_failure"), (0, -1))  # fmt: skip
+        for r in small.readings[cid]:
+            if not lo - 30 * MIN <= r.ts <= hi + 30 * MIN and not _implausible(r):
+                assert r.co2_pct is not None and r.o2_pct is not None
+                assert abs(r.co2_pct - co2_sp) <= 0.5 + 1e-9, r
+                assert abs(r.o2_pct - o2_sp) <= 0.4 + 1e-9, r
 
 
 def test_failure_mix_and_windows(small: Run) -> None:
@@ -341,6 +522,21 @@ def test_each_failure_shows_its_signature(small: Run) -> None:
                 fix = small.position_at(r.vessel_id, r.ts)
                 assert fix is not None and fix.sog_kn > 8.0
                 assert abs(r.temp_c - r.setpoint_c) <= 1.6
+        elif b.kind in ("gas_sensor_failure", "scrubber_failure"):
+            assert b.expect == ("atmosphere_out_of_range",)
+            assert all(r.power_kw >= 0.1 and abs(r.temp_c - r.setpoint_c) <= 1.5
+                       for r in window if not r.defrost)  # fmt: skip
+            assert _longest_out_of_air(window) >= HOUR, b
+        elif b.kind == "power_flicker":
+            assert b.expect == ("power_loss", "power_unstable")
+            outages = _outages(window)
+            assert len(outages) >= 3, b
+            assert all(len(o) >= 2 for o in outages), b
+            assert outages[2][1].ts - outages[0][1].ts <= 6 * HOUR  # when their alerts open
+            assert all(abs(r.temp_c - r.setpoint_c) <= 1.5 for r in window if not r.defrost)
+            after = [r for r in small.readings[b.container_id] if r.ts > outages[-1][-1].ts]
+            assert all(r.power_kw >= 0.1 for r in after)
+            assert window[-1].ts - after[0].ts >= 6 * HOUR  # power_unstable closes at end
         elif b.kind == "door_open_in_port":
             assert b.expect == ()
             open_readings = [r for r in small.readings[b.container_id] if r.door_open]
@@ -350,14 +546,16 @@ def test_each_failure_shows_its_signature(small: Run) -> None:
                 assert fix is not None and fix.sog_kn <= 0.3
 
 
-def test_labels_expect_exactly_what_the_contract_rules_raise(small: Run) -> None:
-    expected: dict[str, set[str]] = defaultdict(set)
-    for b in small.labels:
-        if b.container_id:
-            expected[b.container_id] |= set(b.expect)
-    raised = _contract_alerts(small)
-    for cid in small.readings:
-        assert raised.get(cid, set()) == expected.get(cid, set()), cid
+@pytest.mark.parametrize("edge_in", [True, False])
+def test_labels_expect_exactly_what_the_contract_rules_raise(small: Run, edge_in: bool) -> None:
+    alerts = _contract_alerts(small, edge_in)
+    assert {kind for _, kind, _ in alerts} >= {"atmosphere_out_of_range", "power_unstable"}
+    assert _unmatched(small, alerts) == ([], [])
+    # Each outage of a flickering supply is one power_loss.
+    for b in small.failures():
+        if b.kind == "power_flicker":
+            n = sum(1 for a in alerts if a[:2] == (b.container_id, "power_loss"))
+            assert n == len(_outages(small.in_window(b))) >= 3, b
 
 
 def test_labels_are_sorted_and_complete(small: Run) -> None:
