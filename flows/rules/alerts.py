@@ -209,12 +209,8 @@ def atmosphere(
     its limit (or, with a setpoint, off it by more than the tolerance)."""
     gas = c.gas
     if gas is None:
-        gas = c.gas = GasWindow.of(lim.span_us)
-    if r.co2_pct is not None:
-        gas.co2.add(r.ts, r.co2_pct)
-    if r.o2_pct is not None:
-        gas.o2.add(r.ts, r.o2_pct)
-    co2, o2 = gas.co2.mean(r.ts), gas.o2.mean(r.ts)
+        gas = c.gas = GasWindow(lim.span_us)
+    co2, o2 = gas.update(r.ts, r.co2_pct, r.o2_pct)
     co2_sp, o2_sp = r.co2_setpoint_pct, r.o2_setpoint_pct
     co2_out = co2 is not None and (
         co2 > lim.co2_max if co2_sp is None else abs(co2 - co2_sp) > lim.tolerance
@@ -228,8 +224,7 @@ def atmosphere(
         return
     if not co2_out and not o2_out:
         return
-    starts = [s.span_start() for s, out in ((gas.co2, co2_out), (gas.o2, o2_out)) if out]
-    started = min(starts)
+    started = min(gas.span_start(i) for i, out in ((1, co2_out), (2, o2_out)) if out)
     detail = {
         "co2_mean_pct": None if co2 is None else round(co2, 3),
         "o2_mean_pct": None if o2 is None else round(o2, 3),

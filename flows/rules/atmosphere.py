@@ -1,7 +1,9 @@
-"""Running 30-minute means of a container's CO2 and O2 readings (for `atmosphere_out_of_range`).
+"""Running means of a container's CO2 and O2 readings (for `atmosphere_out_of_range`).
 
-Gas sensors are noisy: the rule judges the mean over the last `atmos_min` minutes of
-the container's event time, and only once its readings of that gas span that long.
+Gas sensors are noisy: the rule judges the mean over the last `span_us` of the
+container's event time, each gas only once its readings span that long. One deque
+holds both gases: this runs for nearly every reading, so it is kept to one append
+and, most of the time, one pop.
 """
 
 from __future__ import annotations
@@ -9,50 +11,69 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-
-@dataclass(slots=True)
-class GasSeries:
-    """One gas's readings over the last `span_us` of the container's event time."""
-
-    span_us: int
-    first: int | None = None  # the container's first reading of this gas
-    times: deque[int] = field(default_factory=deque)
-    values: deque[float] = field(default_factory=deque)
-    total: float = 0.0
-
-    def add(self, ts: int, value: float) -> None:
-        """Count a plausible reading of this gas."""
-        if self.first is None:
-            self.first = ts
-        self.times.append(ts)
-        self.values.append(value)
-        self.total += value
-
-    def mean(self, now: int) -> float | None:
-        """The mean over [now - span, now], or None until the readings span that long."""
-        times, values, horizon = self.times, self.values, now - self.span_us
-        while times and times[0] < horizon:
-            times.popleft()
-            self.total -= values.popleft()
-        if self.first is None or self.first > horizon or not times:
-            return None
-        if len(values) == 1:  # no running-sum residue from earlier readings
-            self.total = values[0]
-        return self.total / len(values)
-
-    def span_start(self) -> int:
-        """The first reading of the current span (call after `mean`)."""
-        return self.times[0]
+Sample = tuple[int, float | None, float | None]  # (ts, co2_pct, o2_pct)
 
 
 @dataclass(slots=True)
 class GasWindow:
-    """A container's CO2 and O2 series."""
+    """A container's plausible gas readings over [ts - span, ts] of its latest reading."""
 
-    co2: GasSeries
-    o2: GasSeries
+    span_us: int
+    samples: deque[Sample] = field(default_factory=deque)
+    co2_sum: float = 0.0
+    co2_n: int = 0
+    o2_sum: float = 0.0
+    o2_n: int = 0
+    co2_first: int | None = None  # the container's first reading of each gas
+    o2_first: int | None = None
 
-    @classmethod
-    def of(cls, span_us: int) -> GasWindow:
-        """Empty series spanning `span_us`."""
-        return cls(GasSeries(span_us), GasSeries(span_us))
+    def update(
+        self, ts: int, co2: float | None, o2: float | None
+    ) -> tuple[float | None, float | None]:
+        """Count a reading (either gas may be absent); return both means at `ts`, each
+        None until that gas's readings span `span_us` (or when none is left in it)."""
+        samples = self.samples
+        if co2 is not None:
+            samples.append((ts, co2, o2))
+            self.co2_sum += co2
+            self.co2_n += 1
+            if self.co2_first is None:
+                self.co2_first = ts
+            if o2 is not None:
+                self.o2_sum += o2
+                self.o2_n += 1
+                if self.o2_first is None:
+                    self.o2_first = ts
+        elif o2 is not None:
+            samples.append((ts, None, o2))
+            self.o2_sum += o2
+            self.o2_n += 1
+            if self.o2_first is None:
+                self.o2_first = ts
+        horizon = ts - self.span_us
+        while samples and samples[0][0] < horizon:
+            _, old_co2, old_o2 = samples.popleft()
+            if old_co2 is not None:
+                self.co2_n -= 1
+                # Empty again: start from an exact zero, not a running-sum residue.
+                self.co2_sum = self.co2_sum - old_co2 if self.co2_n else 0.0
+            if old_o2 is not None:
+                self.o2_n -= 1
+                self.o2_sum = self.o2_sum - old_o2 if self.o2_n else 0.0
+        first = self.co2_first
+        co2_mean = (
+            self.co2_sum / self.co2_n
+            if first is not None and first <= horizon and self.co2_n
+            else None
+        )
+        first = self.o2_first
+        o2_mean = (
+            self.o2_sum / self.o2_n
+            if first is not None and first <= horizon and self.o2_n
+            else None
+        )
+        return co2_mean, o2_mean
+
+    def span_start(self, gas: int) -> int:
+        """The first reading of the current span that has the gas (1: CO2, 2: O2)."""
+        return next(sample[0] for sample in self.samples if sample[gas] is not None)

@@ -36,16 +36,33 @@ class VesselClock:
     position_ts: list[int] = field(default_factory=list)
     positions: list[Position] = field(default_factory=list)
     timers: list[Timer] = field(default_factory=list)  # a heap
+    learning: bool = True  # fewer than the 3 sources that matter to `holding` seen yet
+    # The last answer of `position_at` holds for every ts in [_from, _until).
+    _from: int = NO_BOUND
+    _until: int = NO_TIME
+    _fix: Position | None = None
 
     def position_at(self, ts: int) -> Position | None:
         """The fix in force at `ts`: the latest at or before it, at most 2 h older."""
-        i = bisect_right(self.position_ts, ts) - 1
-        if i < 0 or ts - self.position_ts[i] > POSITION_MAX_AGE:
-            return None
-        return self.positions[i]
+        if self._from <= ts < self._until:  # readings of one moment share their fix
+            return self._fix
+        times = self.position_ts
+        i = bisect_right(times, ts) - 1
+        after = times[i + 1] if i + 1 < len(times) else NO_BOUND
+        fix: Position | None = None
+        if i < 0:
+            start, end = NO_TIME, after
+        elif ts - times[i] > POSITION_MAX_AGE:
+            start, end = times[i] + POSITION_MAX_AGE + 1, after
+        else:
+            start, end = times[i], min(after, times[i] + POSITION_MAX_AGE + 1)
+            fix = self.positions[i]
+        self._from, self._until, self._fix = start, end, fix
+        return fix
 
     def add_position(self, p: Position) -> bool:
         """Record an in-order fix; return whether the list grew (else it replaced one)."""
+        self._from, self._until = NO_BOUND, NO_TIME  # the answers may change
         self.position_time = p.ts
         if self.position_ts and self.position_ts[-1] == p.ts:
             self.positions[-1] = p  # same instant: the later fix wins
@@ -61,3 +78,4 @@ class VesselClock:
         horizon = oldest_reading - POSITION_MAX_AGE
         keep = max(0, bisect_right(self.position_ts, horizon) - 1)
         del self.position_ts[:keep], self.positions[:keep]
+        self._from, self._until = NO_BOUND, NO_TIME

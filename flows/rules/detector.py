@@ -32,7 +32,7 @@ from flows.rules import alerts
 from flows.rules.alerts import NO_POWER_KW, AlertBook, AtmosphereLimits, implausible
 from flows.rules.clock import MINUTE, TIMER_SILENCE, TIMER_WINDOW, VesselClock
 from flows.rules.container import ContainerState, Window, table_row
-from flows.rules.holding import POSITION_SOURCE, Held
+from flows.rules.holding import CORROBORATING_SOURCES, POSITION_SOURCE, Held
 from flows.rules.records import Outputs, late_record, origin, to_json
 from flows.rules.thresholds import Thresholds
 from flows.rules.windows import WindowBounds, window_record
@@ -177,8 +177,9 @@ class Detector:
             else:
                 self._late(cid, r.raw, c.last.ts - r.ts, "late_readings")
             return
-        if len(v.holding.sources) < 3:
+        if v.learning:
             v.holding.saw(cid)
+            v.learning = len(v.holding.sources) < CORROBORATING_SOURCES
         if r.ts > v.event_time:
             self._advance(r.vessel_id, v, r.ts)
         pos = v.position_at(r.ts)
@@ -199,12 +200,17 @@ class Detector:
                 self._emit_window(cid, w)
             w = c.window = None
 
-        reason = implausible(r)
-        if reason is None:
+        temp, co2, o2, hum = r.temp_c, r.co2_pct, r.o2_pct, r.humidity_pct
+        # `implausible()` spelled out: this runs for nearly every reading.
+        if (
+            -70.0 <= temp <= 70.0
+            and (co2 is None or 0.0 <= co2 <= 30.0)
+            and (o2 is None or 0.0 <= o2 <= 30.0)
+            and (hum is None or 0.0 <= hum <= 100.0)
+        ):
             if c.alerts and FAULT in c.alerts:
                 book.close(cid, c, FAULT, r.ts)
             if not r.defrost:
-                temp = r.temp_c
                 dev = temp - r.setpoint_c
                 out_of_range = abs(dev) > self._tolerance
                 if out_of_range or c.excursion_start is not None:
@@ -234,10 +240,10 @@ class Detector:
                 alerts.power(book, cid, c, r, pos, self.th.power_unstable_count, self._unstable_us)
             if r.door_open or (c.alerts and DOOR in c.alerts):
                 alerts.door(book, cid, c, r, pos, self.th.door_speed_kn)
-            if r.co2_pct is not None or r.o2_pct is not None or c.gas is not None:
+            if co2 is not None or o2 is not None or c.gas is not None:
                 alerts.atmosphere(book, cid, c, r, v, self._atmos)
         elif FAULT not in c.alerts:
-            book.open(cid, c, FAULT, r.ts, r.ts, pos, {"reason": reason})
+            book.open(cid, c, FAULT, r.ts, r.ts, pos, {"reason": implausible(r)})
 
         c.last, c.position = r, pos
         if not c.silence_timer:

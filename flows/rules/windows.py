@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import msgspec
+
 from flows.contract import WINDOW_TYPE
 from flows.events import format_ts
-from flows.rules.container import Window, lat_lon
-from flows.rules.records import to_json
+from flows.rules.container import Window
 
 
 @dataclass(slots=True)
@@ -28,27 +29,55 @@ class WindowBounds:
         return bounds
 
 
+class WindowRecord(msgspec.Struct):
+    """The windows output's record, in the contract's field order.
+
+    A Struct rather than a dict: about one window is emitted for every two readings,
+    and msgspec builds and encodes a Struct in two thirds of the time.
+    """
+
+    type: str
+    container_id: str
+    vessel_id: str
+    window_start: str
+    window_end: str
+    count: int
+    temp_min: float
+    temp_max: float
+    temp_mean: float
+    setpoint_c: float
+    out_of_range: int
+    power_kw_mean: float
+    lat: float | None
+    lon: float | None
+    revision: int
+
+
+_encode = msgspec.json.Encoder().encode
+
+
 def window_record(cid: str, w: Window, bounds: tuple[str, str]) -> bytes:
     """The windows output's record of a window at its current revision.
 
     Its vessel and position are those of its last counted reading.
     """
-    lat, lon = lat_lon(w.position)
-    record = {
-        "type": WINDOW_TYPE,
-        "container_id": cid,
-        "vessel_id": w.vessel_id,
-        "window_start": bounds[0],
-        "window_end": bounds[1],
-        "count": w.count,
-        "temp_min": w.temp_min,
-        "temp_max": w.temp_max,
-        "temp_mean": round(w.temp_sum / w.count, 3),
-        "setpoint_c": w.setpoint_c,
-        "out_of_range": w.out_of_range,
-        "power_kw_mean": round(w.power_sum / w.count, 3),
-        "lat": lat,
-        "lon": lon,
-        "revision": w.revision,
-    }
-    return to_json(record)
+    p, count = w.position, w.count
+    return _encode(
+        WindowRecord(
+            WINDOW_TYPE,
+            cid,
+            w.vessel_id,
+            bounds[0],
+            bounds[1],
+            count,
+            w.temp_min,
+            w.temp_max,
+            round(w.temp_sum / count, 3),
+            w.setpoint_c,
+            w.out_of_range,
+            round(w.power_sum / count, 3),
+            None if p is None else p.lat,
+            None if p is None else p.lon,
+            w.revision,
+        )
+    )
