@@ -23,6 +23,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from bench.common import ROOT, flow_summary, run_measured, simulate
 from deploy.kafka import commands
+from deploy.kafka.jars import JVM_OPTS_ENV
 from flows.contract import INPUT_TOPICS
 from flows.edges.kafka.admin import topic_partitions
 from flows.edges.kafka.producer import produce_file
@@ -79,7 +80,10 @@ def main() -> None:
     home = work / "kafka"
     brokers = args.brokers
     if brokers is None:
-        print("starting the local clusters…", flush=True)
+        # Throughput figures want the JVM's full JIT; the launcher's default (C1 only)
+        # suits short tests.
+        os.environ.setdefault(JVM_OPTS_ENV, "-XX:TieredStopAtLevel=4")
+        print(f"starting the local clusters ({os.environ[JVM_OPTS_ENV]})…", flush=True)
         brokers = commands.up(home).deployment.vessel.bootstrap
     try:
         records = simulate(work, args.containers, args.hours)
@@ -116,6 +120,8 @@ def main() -> None:
             f"{'flows.vessel, Kafka in and out':<48} {readings / flow_s:>12,.0f} "
             f"{flow_s:>8.1f} {flow_rss:>6} MB"
         )
+        ratio = (readings / flow_s) / (count / bare_s)
+        print(f"{'flows.vessel / bare consumer':<48} {ratio:>12.0%}")
         print(f"flow's own count: {flow_summary(err)}")
     finally:
         if args.brokers is None:
