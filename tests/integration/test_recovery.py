@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import signal
 import time
 from pathlib import Path
 
+import orjson
 import pytest
 
 from flows.contract import FILE_OUTPUTS
+from flows.events import Telemetry, parse
 from flows.sim import SimConfig, write_files
 from state.reader import TableReader
 from state.table import table_path
@@ -62,3 +65,45 @@ def test_file_input_killed_three_times_gives_the_same_outputs(tmp_path: Path) ->
 def test_simulator_input_killed_three_times_gives_the_same_outputs(tmp_path: Path) -> None:
     # The quickstart's own job: `python -m bytewax.run flows.vessel -r DIR -s 1 -b 0`.
     _kill_three_times_then_finish(tmp_path, sim_containers="300", sim_seed="21")
+
+
+def _backlog_and_far_future(records: Path, out: Path) -> Path:
+    """The same records, but one container's readings from about 10:00 to 14:00 arrive at
+    14:00 (a buffered backlog, in order, behind the vessel's clock), cut inside one of its
+    15-minute windows so that the window is revised; and a reading dated 2099 comes in
+    the middle (a controller with a dead clock battery)."""
+    lines = records.read_bytes().splitlines()
+    parsed = [parse(x, "x") for x in lines]
+    readings = [r for r in parsed if isinstance(r, Telemetry)]
+    box, t0 = readings[0].container_id, readings[0].ts
+    hour, window = 3_600_000_000, 900_000_000
+    own = [r.ts for r in readings if r.container_id == box and r.ts - t0 >= 10 * hour]
+    cut = next(b for a, b in itertools.pairwise(own) if a // window == b // window)
+
+    def moved(r: object) -> bool:
+        return isinstance(r, Telemetry) and r.container_id == box and cut <= r.ts < t0 + 14 * hour
+
+    held = [x for x, r in zip(lines, parsed, strict=True) if moved(r)]
+    rest = [x for x, r in zip(lines, parsed, strict=True) if not moved(r)]
+    after = [r for r in parsed if not moved(r)]
+    at_14 = next(
+        i for i, r in enumerate(after) if isinstance(r, Telemetry) and r.ts - t0 >= 14 * hour
+    )
+    future = orjson.loads(held[0])
+    future["ts"] = "2099-01-01T00:00:00Z"
+    mixed = [*rest[:at_14], *held, *rest[at_14:]]
+    mixed.insert(len(mixed) // 2, orjson.dumps(future))
+    path = out / "backlog.jsonl"
+    path.write_bytes(b"".join(x + b"\n" for x in mixed))
+    return path
+
+
+def test_a_backlog_and_a_far_future_reading_survive_kill_9_exactly(tmp_path: Path) -> None:
+    records, _ = write_files(SimConfig(seed=5, containers=300, hours=40.0), tmp_path / "sim")
+    path = _backlog_and_far_future(records, tmp_path)
+    _kill_three_times_then_finish(tmp_path, input=f"file:{path}")
+    out = tmp_path / "baseline" / "out"
+    windows = [orjson.loads(x) for x in (out / "windows.jsonl").read_bytes().splitlines()]
+    assert max(w["revision"] for w in windows) >= 1  # the backlog revised windows
+    dead = [orjson.loads(x) for x in (out / "dlq.jsonl").read_bytes().splitlines()]
+    assert any(d["error"].startswith("ts: 2099-01-01T00:00:00Z is more than") for d in dead)
