@@ -4,8 +4,8 @@ Each partition keeps its own order. A record's merge key is its partition's even
 time at that record: the running maximum `ts` of the partition's records up to and
 including it, so keys never decrease within a partition and a late record keeps
 its place. One wrong device clock must not move it: a record more than `max_ahead`
-ahead of the partition's event time leaves it alone, unless `JUMP_RUN` such records
-in a row, within `max_ahead` of one another, show that the stream really jumped.
+ahead of the partition's event time waits until the partition's next records show
+whether the stream really jumped (see `_Part`).
 Records leave the merge in (key, partition index, sequence) order, and
 only once every partition that could still send an earlier key has moved past it
 (the watermark). The order therefore depends only on each partition's contents,
@@ -28,12 +28,13 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Final
 
-from flows.events import DeadLetter, Record
+from flows.events import DeadLetter, Position, Record, Telemetry
 
 NO_TIME: Final = -(2**62)
 NO_LIMIT: Final = 2**62
-#: This many records in a row far ahead of a partition's clock move it.
-JUMP_RUN: Final = 3
+#: Far-ahead records in a row from this many sources, or this many records, are a jump.
+JUMP_SOURCES: Final = 3
+JUMP_RECORDS: Final = 10
 
 
 class PartState(Enum):
@@ -59,33 +60,88 @@ class Batch:
 Entry = tuple[int, int, int, Record]  # (key, partition index, sequence, record)
 
 
+def _source(record: Telemetry | Position) -> str:
+    return record.container_id if isinstance(record, Telemetry) else f":{record.vessel_id}"
+
+
 @dataclass(slots=True)
 class _Part:
+    """One partition: its event time (the merge key), and records not yet keyed.
+
+    A record more than `max_ahead` ahead of the event time starts a *run* that waits,
+    unkeyed, until the partition shows what it was: a record near the event time again
+    ends it as noise (one wrong clock: the run is keyed at the event time, which does
+    not move); records from `JUMP_SOURCES` sources, or `JUMP_RECORDS` records, far ahead
+    within `max_ahead` of one another make it a jump (the stream really moved on: the
+    gateway was off). Both depend only on the partition's own records.
+    """
+
     event_time: int = NO_TIME  # running maximum ts: no later record has a lower key
     seq: int = 0
     state: PartState = PartState.ACTIVE
     pending: list[Entry] = field(default_factory=list)  # sorted: keys never decrease
-    ahead: list[int] = field(default_factory=list)  # the current run of far-ahead ts
+    run: list[Record] = field(default_factory=list)  # from the first far-ahead record on
+    run_sources: set[str] = field(default_factory=set)
+    run_first: int = 0  # ts of the run's first record
+    run_records: int = 0  # far-ahead records in the run (dead letters aside)
 
-    def clock(self, ts: int, max_ahead: int) -> int:
-        """Move the partition's event time for a record at `ts`; return it."""
-        event_time = self.event_time
-        if ts <= event_time:
-            return event_time
-        if ts - event_time <= max_ahead or event_time == NO_TIME:
-            self.ahead.clear()
-        else:
-            ahead = self.ahead
-            ahead.append(ts)
-            if len(ahead) < JUMP_RUN:
-                return event_time
-            if max(ahead) - min(ahead) > max_ahead:
-                del ahead[0]
-                return event_time
-            ts = max(ahead)
-            ahead.clear()
-        self.event_time = ts
-        return ts
+    def key(self, records: list[Record], index: int, max_ahead: int) -> list[Entry]:
+        """Key these records (and any run they settle); return the entries, in order."""
+        out: list[Entry] = []
+        for record in records:
+            if self.run:
+                self._extend_run(record, index, max_ahead, out)
+            else:
+                self._key_one(record, index, max_ahead, out)
+        return out
+
+    def settle(self, index: int) -> list[Entry]:
+        """The partition ended: a run still open was noise."""
+        out: list[Entry] = []
+        self._end_run(index, out)
+        return out
+
+    def _key_one(self, record: Record, index: int, max_ahead: int, out: list[Entry]) -> None:
+        if not isinstance(record, DeadLetter) and record.ts > self.event_time:
+            if self.event_time != NO_TIME and record.ts - self.event_time > max_ahead:
+                self.run.append(record)
+                self.run_sources.add(_source(record))
+                self.run_first, self.run_records = record.ts, 1
+                return
+            self.event_time = record.ts
+        out.append((self.event_time, index, self.seq, record))
+        self.seq += 1
+
+    def _extend_run(self, record: Record, index: int, max_ahead: int, out: list[Entry]) -> None:
+        if isinstance(record, DeadLetter):
+            self.run.append(record)
+            return
+        if record.ts - self.event_time <= max_ahead:  # back near the event time: noise
+            self._end_run(index, out)
+            self._key_one(record, index, max_ahead, out)
+            return
+        if abs(record.ts - self.run_first) > max_ahead:  # far from the run too: a new one
+            self._end_run(index, out)
+            self._key_one(record, index, max_ahead, out)
+            return
+        self.run.append(record)
+        self.run_sources.add(_source(record))
+        self.run_records += 1
+        if len(self.run_sources) >= JUMP_SOURCES or self.run_records >= JUMP_RECORDS:
+            run, self.run = self.run, []
+            self.run_sources.clear()
+            for r in run:  # a jump: the run moves the event time as it goes
+                if not isinstance(r, DeadLetter) and r.ts > self.event_time:
+                    self.event_time = r.ts
+                out.append((self.event_time, index, self.seq, r))
+                self.seq += 1
+
+    def _end_run(self, index: int, out: list[Entry]) -> None:
+        for r in self.run:  # noise: keyed at the event time, which stays
+            out.append((self.event_time, index, self.seq, r))
+            self.seq += 1
+        self.run = []
+        self.run_sources.clear()
 
 
 @dataclass(slots=True)
@@ -115,36 +171,28 @@ class PartitionMerge:
                 if other.state is PartState.IDLE:
                     other.state = PartState.ACTIVE
             batch.state = PartState.ACTIVE
-        if batch.records and self._only_blocker(batch.part):
+        entries = part.key(batch.records, batch.part, self.max_ahead)
+        if batch.state is PartState.ENDED:
+            entries += part.settle(batch.part)
+        part.state = batch.state
+        if entries and self._only_blocker(batch.part):
             # Fast path: nothing else is queued or can come earlier (one partition,
-            # or all others ended), so the batch is already in canonical order.
-            clock, max_ahead = part.clock, self.max_ahead
-            for record in batch.records:
-                if not isinstance(record, DeadLetter) and record.ts > part.event_time:
-                    clock(record.ts, max_ahead)
-            part.seq += len(batch.records)
-            part.state = batch.state
-            return batch.records
-        seq, index, max_ahead = part.seq, batch.part, self.max_ahead
-        append, clock = part.pending.append, part.clock
-        for record in batch.records:
-            if not isinstance(record, DeadLetter) and record.ts > part.event_time:
-                clock(record.ts, max_ahead)
-            append((part.event_time, index, seq, record))
-            seq += 1
-        part.seq, part.state = seq, batch.state
+            # or all others ended), so the entries are already in canonical order.
+            return [entry[3] for entry in entries]
+        part.pending += entries
         return self._release()
 
     def finish(self) -> list[Record]:
         """The whole input ended: release everything still queued."""
-        for part in self._parts:
+        for index, part in enumerate(self._parts):
+            part.pending += part.settle(index)
             part.state = PartState.ENDED
         return self._release()
 
     @property
     def buffered(self) -> int:
         """Records waiting for the watermark."""
-        return sum(len(p.pending) for p in self._parts)
+        return sum(len(p.pending) + len(p.run) for p in self._parts)
 
     @property
     def ended(self) -> bool:

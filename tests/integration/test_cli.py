@@ -25,5 +25,5 @@ def test_the_job_stops_at_start_with_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.decode().splitlines() == [
         "coldwake: configuration error: COLDWAKE_DOOR_SPEED_KN='fast' is not valid: "
-        "knots >= 0, e.g. 2.0"
+        "knots from 0 to 50, e.g. 2.0"
     ]

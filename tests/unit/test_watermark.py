@@ -6,7 +6,9 @@ import random
 
 from flows.events import DeadLetter, Record
 from flows.watermark import Batch, PartitionMerge, PartState
-from tests.support.builders import OTHER, fix, reading, records
+from tests.support.builders import BOX, OTHER, fix, reading, records
+
+THIRD = "TGHU9999995"
 
 PARTS = ("positions", "telemetry-0", "telemetry-1")
 
@@ -108,3 +110,33 @@ def test_a_partition_resuming_after_a_pause_voids_the_others_idle_claims() -> No
     assert merge.push(Batch(2, PARTS, t1)) == []
     assert merge.push(Batch(0, PARTS, [], PartState.IDLE)) == t1  # 20 first, 30 waits on t1
     assert merge.push(Batch(2, PARTS, [], PartState.IDLE)) == t0
+
+
+def test_three_wrong_fixes_in_a_row_do_not_move_a_partitions_clock() -> None:
+    # The positions partition of one vessel: one source, whose GPS said 2099 three times.
+    bogus = [fix(1, ts=f"2099-11-26T12:0{m}:00Z") for m in (1, 2, 3)]
+    f0, b1, b2, b3, f10 = records([fix(0), *bogus, fix(10)])
+    r5, r12 = records([reading(5), reading(12)])
+    merge = PartitionMerge(max_ahead=360 * 60 * 1_000_000)
+    parts = ("positions", "telemetry")
+    out = merge.push(Batch(0, parts, [f0, b1, b2, b3, f10]))
+    out += merge.push(Batch(1, parts, [r5, r12]))
+    out += merge.finish()
+    # The true fix at 12:10 still comes before the reading at 12:12: the three wrong
+    # ones were keyed at the partition's time, which they did not move.
+    assert [id(r) for r in out] == [id(r) for r in (f0, b1, b2, b3, r5, f10, r12)]
+
+
+def test_far_ahead_records_from_three_sources_are_a_jump() -> None:
+    day = 24 * 60
+    lines = [reading(0), *(reading(2 * day, container_id=c) for c in (BOX, OTHER, THIRD))]
+    r0, j1, j2, j3 = records(lines)
+    (p1,) = records([fix(day)])
+    merge = PartitionMerge(max_ahead=360 * 60 * 1_000_000)
+    parts = ("positions", "telemetry")
+    out = merge.push(Batch(1, parts, [r0, j1, j2, j3]))
+    out += merge.push(Batch(0, parts, [p1]))
+    out += merge.finish()
+    # The telemetry partition's time really jumped two days, so the fix of day one goes
+    # before the jumped readings (were they noise, they would be keyed at day zero).
+    assert [id(r) for r in out] == [id(r) for r in (r0, p1, j1, j2, j3)]
