@@ -20,7 +20,7 @@ import orjson
 import pytest
 
 from flows.sim import SimConfig, generate
-from tests.support.builders import BOX, OTHER, VESSEL, at, fix, reading
+from tests.support.builders import BOX, OTHER, at, fix, reading, window
 from tests.support.memory import MemoryRun, run_in_memory
 
 MIB = 1 << 20
@@ -54,31 +54,13 @@ BASE = [
 BAD_AT = 5
 
 
-def _window(cid: str, start: float, count: int, lo: float, hi: float, mean: float, out: int):
-    return {
-        "type": "reefer.window",
-        "container_id": cid,
-        "vessel_id": VESSEL,
-        "window_start": at(start),
-        "window_end": at(start + 15),
-        "count": count,
-        "temp_min": lo,
-        "temp_max": hi,
-        "temp_mean": mean,
-        "setpoint_c": -18.0,
-        "out_of_range": out,
-        "power_kw_mean": 0.0 if cid == OTHER and start == 0 else 2.5,
-        "lat": 10.0,
-        "lon": 20.0,
-        "revision": 0,
-    }
-
-
 BASE_WINDOWS = [
-    _window(BOX, 0, 2, -18.0, -10.0, -14.0, 1),  # closed by BOX's reading at 20
-    _window(OTHER, 0, 2, -18.0, -18.0, -18.0, 0),  # closed by OTHER's reading at 20 (no power)
-    _window(OTHER, 15, 1, -18.0, -18.0, -18.0, 0),  # the end of input, in container order
-    _window(BOX, 15, 1, -18.0, -18.0, -18.0, 0),
+    window(BOX, 0, 2, -18.0, -10.0, -14.0, 1),  # closed by BOX's reading at 20
+    window(
+        OTHER, 0, 2, -18.0, -18.0, -18.0, 0, power=0.0
+    ),  # closed by OTHER's reading at 20 (no power)
+    window(OTHER, 15, 1, -18.0, -18.0, -18.0, 0),  # the end of input, in container order
+    window(BOX, 15, 1, -18.0, -18.0, -18.0, 0),
 ]
 BASE_LATE = [reading(3)[:-1] + b',"late_by_s":120}']
 
@@ -147,7 +129,7 @@ def test_a_huge_number_in_a_field_the_contract_does_not_list_is_ignored() -> Non
     run = _run([counted, late])
     assert run.records["dlq"] == []
     # The reading at 10 counts in BOX's first window: (-18 - 10 - 12) / 3.
-    assert run.json("windows")[0] == _window(BOX, 0, 3, -18.0, -10.0, -13.333, 2)
+    assert run.json("windows")[0] == window(BOX, 0, 3, -18.0, -10.0, -13.333, 2)
     assert run.json("windows")[1:] == BASE_WINDOWS[1:]
     # A late record is the input's own text plus late_by_s: the 400 digits stay as sent.
     assert run.records["late"] == [

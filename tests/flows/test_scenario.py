@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.builders import BOX, OTHER, VESSEL, at, fix, reading
+from tests.support.builders import BOX, OTHER, VESSEL, at, fix, reading, window
 from tests.support.memory import MemoryRun, run_in_memory
 
 THIRD = "TGHU9999995"
@@ -75,35 +75,13 @@ EXPECTED_ALERTS = [
 ]
 
 
-def _window(
-    cid: str, start: float, count: int, lo: float, hi: float, mean: float, out: int, power: float
-) -> dict[str, Any]:
-    return {
-        "type": "reefer.window",
-        "container_id": cid,
-        "vessel_id": VESSEL,
-        "window_start": at(start),
-        "window_end": at(start + 15),
-        "count": count,
-        "temp_min": lo,
-        "temp_max": hi,
-        "temp_mean": mean,
-        "setpoint_c": -18.0,
-        "out_of_range": out,
-        "power_kw_mean": power,
-        "lat": 10.0,
-        "lon": 20.0,
-        "revision": 0,
-    }
-
-
 EXPECTED_WINDOWS = [
-    _window(BOX, 0, 2, -18.0, -10.0, -14.0, 1, 2.5),  # closed by BOX's reading at 35
-    _window(OTHER, 0, 2, -18.0, -18.0, -18.0, 0, 0.0),  # closed by OTHER's reading at 40
+    window(BOX, 0, 2, -18.0, -10.0, -14.0, 1, 2.5),  # closed by BOX's reading at 35
+    window(OTHER, 0, 2, -18.0, -18.0, -18.0, 0, 0.0),  # closed by OTHER's reading at 40
     # closed by the end of input, in container order
-    _window(OTHER, 30, 1, -18.0, -18.0, -18.0, 0, 2.5),
-    _window(BOX, 30, 2, -18.0, -10.0, -14.0, 1, 2.5),
-    _window(THIRD, 30, 1, -18.0, -18.0, -18.0, 0, 2.5),
+    window(OTHER, 30, 1, -18.0, -18.0, -18.0, 0, 2.5),
+    window(BOX, 30, 2, -18.0, -10.0, -14.0, 1, 2.5),
+    window(THIRD, 30, 1, -18.0, -18.0, -18.0, 0, 2.5),
 ]
 
 

@@ -100,3 +100,34 @@ def detect(
         d.end_of_input()
     out = d.drain()
     return {name: [orjson.loads(v) for _, v in recs] for name, recs in out.records.items()}, d
+
+
+def window(
+    cid: str,
+    start: float,
+    count: int,
+    lo: float,
+    hi: float,
+    mean: float,
+    out: int,
+    power: float = 2.5,
+    revision: int = 0,
+) -> dict[str, Any]:
+    """An expected window record of the test vessel at the test fix (lat 10, lon 20)."""
+    return {
+        "type": "reefer.window",
+        "container_id": cid,
+        "vessel_id": VESSEL,
+        "window_start": at(start),
+        "window_end": at(start + 15),
+        "count": count,
+        "temp_min": lo,
+        "temp_max": hi,
+        "temp_mean": mean,
+        "setpoint_c": -18.0,
+        "out_of_range": out,
+        "power_kw_mean": power,
+        "lat": 10.0,
+        "lon": 20.0,
+        "revision": revision,
+    }
