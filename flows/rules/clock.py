@@ -37,6 +37,7 @@ class VesselClock:
     positions: list[Position] = field(default_factory=list)
     timers: list[Timer] = field(default_factory=list)  # a heap
     learning: bool = True  # fewer than the 3 sources that matter to `holding` seen yet
+    jumping: bool = False  # a corroborated group is being processed
     # The last answer of `position_at` holds for every ts in [_from, _until).
     _from: int = NO_BOUND
     _until: int = NO_TIME

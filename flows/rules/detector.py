@@ -106,7 +106,7 @@ class Detector:
         for vid in sorted(self.vessels):
             v = self.vessels[vid]
             for h in v.holding.release(lambda _: True):
-                self._drop_held(vid, v, h, "the input ended before another source corroborated it")
+                self._drop_held(vid, h, "the input had ended with no other source corroborating it")
         for cid in sorted(self.containers):
             c = self.containers[cid]
             if c.window is not None and c.window.pending:
@@ -257,25 +257,30 @@ class Detector:
         """Move the vessel's event time: fire due timers, drop stale held records."""
         v.event_time, v.bound = ts, ts + self._ahead_us
         self._fire_timers(vessel_id, v)
-        if v.holding.held:
-            horizon = ts - self._ahead_us
-            for h in v.holding.release(lambda h: h.held_at <= horizon):
-                self._drop_held(vessel_id, v, h, "no other source corroborated it in time")
+        if v.holding.held and not v.jumping:
+            self._expire(vessel_id, v)
+
+    def _expire(self, vessel_id: str, v: VesselClock) -> None:
+        """Dead-letter held records the clock has moved `max_ahead` past since they came."""
+        horizon = v.event_time - self._ahead_us
+        for h in v.holding.release(lambda h: h.held_at <= horizon):
+            self._drop_held(vessel_id, h, "no other source had corroborated it")
 
     def _hold(self, v: VesselClock, r: Telemetry | Position) -> None:
         evicted = v.holding.hold(r, v.event_time)
         if evicted is not None:
-            self._drop_held(r.vessel_id, v, evicted, "the vessel already holds 10,000 records")
+            self._drop_held(r.vessel_id, evicted, "the vessel was holding 10,000 records")
         group = v.holding.corroborated(r, self._ahead_us)
         if not group:
             return
         self.counts["clock_jumps"] += 1
+        v.jumping = True  # the records held before the jump are judged after it
         self._release(group)
         # The clock has really moved: held records it no longer leads are ordinary now.
-        late = sorted(
-            v.holding.release(lambda h: h.record.ts <= v.bound), key=lambda h: (h.record.ts, h.seq)
-        )
-        self._release(late)
+        caught_up = v.holding.release(lambda h: h.record.ts <= v.bound)
+        self._release(sorted(caught_up, key=lambda h: (h.record.ts, h.seq)))
+        v.jumping = False
+        self._expire(r.vessel_id, v)
 
     def _release(self, held: list[Held]) -> None:
         for h in held:
@@ -286,11 +291,12 @@ class Detector:
             else:
                 self._position(r, v)  # type: ignore[arg-type]
 
-    def _drop_held(self, vessel_id: str, v: VesselClock, h: Held, why: str) -> None:
-        r = h.record
+    def _drop_held(self, vessel_id: str, h: Held, why: str) -> None:
+        r, now = h.record, self.vessels[vessel_id].event_time
         error = (
-            f"ts: {format_ts(r.ts)} is more than {self.th.max_ahead_min:g} minutes ahead of "
-            f"vessel {vessel_id}'s event time {format_ts(v.event_time)} and {why}"
+            f"ts: {format_ts(r.ts)} was more than {self.th.max_ahead_min:g} minutes ahead of "
+            f"vessel {vessel_id}'s event time when it came ({format_ts(h.held_at)}); "
+            f"by {format_ts(now)} {why}"
         )
         self.counts["held_dead_letters"] += 1
         self._dead_letter(DeadLetter(error, origin(r), r.raw))

@@ -106,4 +106,4 @@ def test_a_backlog_and_a_far_future_reading_survive_kill_9_exactly(tmp_path: Pat
     windows = [orjson.loads(x) for x in (out / "windows.jsonl").read_bytes().splitlines()]
     assert max(w["revision"] for w in windows) >= 1  # the backlog revised windows
     dead = [orjson.loads(x) for x in (out / "dlq.jsonl").read_bytes().splitlines()]
-    assert any(d["error"].startswith("ts: 2099-01-01T00:00:00Z is more than") for d in dead)
+    assert any(d["error"].startswith("ts: 2099-01-01T00:00:00Z was more than") for d in dead)

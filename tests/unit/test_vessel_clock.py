@@ -25,8 +25,9 @@ def test_a_record_exactly_max_ahead_is_processed_one_minute_more_is_held() -> No
     [dead] = out["dlq"]
     assert dead["source"] == "test:3"
     assert dead["error"] == (
-        f"ts: {at(721)} is more than 360 minutes ahead of vessel {VESSEL}'s event time "
-        f"{at(360)} and the input ended before another source corroborated it"
+        f"ts: {at(721)} was more than 360 minutes ahead of vessel {VESSEL}'s event time when "
+        f"it came ({at(360)}); by {at(360)} the input had ended with no other source "
+        "corroborating it"
     )
     assert dead["raw"] == reading(721, container_id=THIRD).decode()
 
@@ -52,7 +53,7 @@ def test_a_held_record_is_dead_lettered_once_the_clock_has_moved_max_ahead_past_
     assert out["dlq"] == []  # held at event time 0, which has moved only 359 minutes
     out, _ = detect([*lines, reading(360, container_id=OTHER)], end=False)
     assert [x["source"] for x in out["dlq"]] == ["test:2"]
-    assert "no other source corroborated it in time" in out["dlq"][0]["error"]
+    assert "no other source had corroborated it" in out["dlq"][0]["error"]
 
 
 def test_three_sources_corroborate_a_two_day_jump_and_nothing_is_lost() -> None:
@@ -137,4 +138,20 @@ def test_past_the_cap_the_record_held_longest_is_dead_lettered() -> None:
     out, _ = detect([reading(0), reading(0, container_id=OTHER), *bogus], th, end=False)
     [dead] = out["dlq"]
     assert dead["source"] == "test:3"
-    assert dead["error"].endswith("and the vessel already holds 10,000 records")
+    assert dead["error"].endswith("the vessel was holding 10,000 records")
+
+
+def test_a_record_held_before_a_real_jump_is_processed_once_the_clock_has_caught_up() -> None:
+    fourth = "HLXU1234561"
+    lines = [
+        reading(0),
+        reading(0, container_id=OTHER),
+        reading(0, container_id=THIRD),
+        reading(DAY, container_id=fourth),  # held: a day ahead, and alone
+        reading(2 * DAY),
+        reading(2 * DAY, container_id=OTHER),
+        reading(2 * DAY, container_id=THIRD),  # the jump: the clock is now two days on
+    ]
+    out, d = detect(lines)
+    assert out["dlq"] == [] and out["late"] == [] and d.counts["clock_jumps"] == 1
+    assert (fourth, at(DAY), 1) in _windows(out)
