@@ -40,6 +40,7 @@ def produce_file(
     puts a container on the same partition. `rate` > 0 paces the records per second.
     """
     topic_partitions(brokers, INPUT_TOPICS, timeout_s)  # fail fast, clearly
+    deliveries = Deliveries()
     producer = Producer(
         {
             "bootstrap.servers": brokers,
@@ -52,9 +53,9 @@ def produce_file(
             "batch.size": 1 << 20,
             "queue.buffering.max.messages": 500_000,
             "delivery.timeout.ms": int(timeout_s * 1000),
+            **deliveries.config(),
         }
     )
-    deliveries = Deliveries()
     started = time.monotonic()
     sent = 0
     with path.open("rb") as f:

@@ -30,13 +30,20 @@ class Deliveries:
         if err is not None and self.failure is None:
             self.failure = f"{msg.topic()}: {err}"
 
-    def produce(
-        self, producer: Producer, topic: str, value: bytes, key: bytes | str | None
-    ) -> None:
-        """Queue one record, reported to `on_delivery`; a full local queue waits for acks."""
+    def config(self) -> dict[str, Any]:
+        """Producer settings that report failed deliveries, and only those, here.
+
+        A callback per delivered record would cost a Python call for every output
+        record; failures are all that matter, and none is missed.
+        """
+        return {"on_delivery": self.on_delivery, "delivery.report.only.error": True}
+
+    @staticmethod
+    def produce(producer: Producer, topic: str, value: bytes, key: bytes | str | None) -> None:
+        """Queue one record; a full local queue waits for acks."""
         while True:
             try:
-                producer.produce(topic, value, key, on_delivery=self.on_delivery)
+                producer.produce(topic, value, key)
                 return
             except BufferError:
                 producer.poll(0.05)
@@ -47,6 +54,7 @@ class _TopicWriter(StatefulSinkPartition[list[Keyed], None]):
 
     def __init__(self, cfg: KafkaSettings, topic: str) -> None:
         self._topic, self._timeout = topic, cfg.timeout_s
+        self._deliveries = Deliveries()
         self._producer = Producer(
             {
                 "bootstrap.servers": cfg.brokers,
@@ -64,15 +72,16 @@ class _TopicWriter(StatefulSinkPartition[list[Keyed], None]):
                 # Give up on a message only after the flush timeout, never silently.
                 "delivery.timeout.ms": int(cfg.timeout_s * 1000),
                 "socket.connection.setup.timeout.ms": int(cfg.timeout_s * 1000),
+                **self._deliveries.config(),
             }
         )
-        self._deliveries = Deliveries()
 
     def write_batch(self, values: list[list[Keyed]]) -> None:
+        produce, producer, topic = self._deliveries.produce, self._producer, self._topic
         for records in values:
             for key, value in records:
-                self._deliveries.produce(self._producer, self._topic, value, key)
-            self._producer.poll(0)
+                produce(producer, topic, value, key)
+            producer.poll(0)
         self._check()
 
     def snapshot(self) -> None:
