@@ -86,19 +86,18 @@ class Detector:
         out, vessels = self.out, self.vessels
         for r in records:
             out.processed += 1
-            kind = type(r)
-            if kind is DeadLetter:
-                self._dead_letter(r)  # type: ignore[arg-type]
+            if isinstance(r, DeadLetter):
+                self._dead_letter(r)
                 continue
-            v = vessels.get(r.vessel_id)  # type: ignore[union-attr]
+            v = vessels.get(r.vessel_id)
             if v is None:
-                v = vessels[r.vessel_id] = VesselClock()  # type: ignore[union-attr]
-            if r.ts > v.bound:  # type: ignore[union-attr]
-                self._hold(v, r)  # type: ignore[arg-type]
-            elif kind is Telemetry:
-                self._reading(r, v)  # type: ignore[arg-type]
+                v = vessels[r.vessel_id] = VesselClock()
+            if r.ts > v.bound:
+                self._hold(v, r)
+            elif isinstance(r, Telemetry):
+                self._reading(r, v)
             else:
-                self._position(r, v)  # type: ignore[arg-type]
+                self._position(r, v)
 
     def end_of_input(self) -> None:
         """The input ended: held records are dead-lettered, pending windows emitted
@@ -286,10 +285,10 @@ class Detector:
         for h in held:
             r = h.record
             v = self.vessels[r.vessel_id]
-            if type(r) is Telemetry:
+            if isinstance(r, Telemetry):
                 self._reading(r, v)
             else:
-                self._position(r, v)  # type: ignore[arg-type]
+                self._position(r, v)
 
     def _drop_held(self, vessel_id: str, h: Held, why: str) -> None:
         r, now = h.record, self.vessels[vessel_id].event_time
