@@ -255,7 +255,8 @@ class Detector:
     def _advance(self, vessel_id: str, v: VesselClock, ts: int) -> None:
         """Move the vessel's event time: fire due timers, drop stale held records."""
         v.event_time, v.bound = ts, ts + self._ahead_us
-        self._fire_timers(vessel_id, v)
+        if v.timers and v.timers[0][0] < ts:  # checked here: time moves on most readings
+            self._fire_timers(vessel_id, v)
         if v.holding.held and not v.jumping:
             self._expire(vessel_id, v)
 
