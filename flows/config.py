@@ -331,7 +331,7 @@ def describe(env: Mapping[str, str] | None = None) -> str:
         given = env.get(var.name, "").strip()
         in_force = given or var.default or "(unset)"
         lines.append(f"{var.name}  [default: {var.default or '(unset)'}]  now: {in_force}")
-        lines.append(f"    {var.meaning}; {var.hint}")
+        lines.append(f"    {var.meaning}. Allowed: {var.hint}")
     return "\n".join(lines)
 
 
