@@ -1,5 +1,8 @@
 """What the command line and the tests call: ``up``, ``down``, ``status``, kill and restart a node.
 
+The ``link`` and ``mirror`` commands of a mirrored deployment are in
+:mod:`deploy.kafka.mirroring` (``mirror status`` included).
+
 Commands that change a deployment hold its directory's lock, so two launchers never
 rewrite ``cluster.json`` at once; ``status`` only reads.
 """
@@ -9,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,27 +27,14 @@ from deploy.kafka.admin import (
     wait_fully_replicated,
 )
 from deploy.kafka.config import write_configs
-from deploy.kafka.errors import LauncherError, StateMissingError
-from deploy.kafka.jars import (
-    BROKER_HEAP,
-    BROKER_MAIN,
-    STORAGE_TOOL_MAIN,
-    TOOL_HEAP,
-    ensure_jars,
-    java_cmd,
-    kafka_version,
-    require_java,
-)
-from deploy.kafka.layout import Broker, Deployment, existing, plan
-from deploy.kafka.logs import tail
-from deploy.kafka.processes import (
-    locked,
-    running_pid,
-    send_signal,
-    start_background,
-    stop,
-    wait_gone,
-)
+from deploy.kafka.errors import StateMissingError
+from deploy.kafka.jars import ensure_jars, kafka_version, require_java
+from deploy.kafka.layout import DEFAULT_VESSEL_NODES, Broker, Deployment, existing, plan
+from deploy.kafka.link import ensure_toxiproxy
+from deploy.kafka.mirroring import all_running, start_shipping, stop_shipping
+from deploy.kafka.nodes import format_storage, spawn
+from deploy.kafka.parts import Link, Mirror
+from deploy.kafka.processes import Daemon, locked, running_pid, send_signal, stop, wait_gone
 from deploy.kafka.topics import contract_topics
 
 log: Final = logging.getLogger("deploy.kafka")
@@ -90,12 +79,20 @@ def up(
     telemetry_partitions: int = 6,
     position_partitions: int = 3,
     timeout: float = DEFAULT_UP_TIMEOUT_S,
+    vessels: int | None = None,
+    vessel_nodes: int = DEFAULT_VESSEL_NODES,
+    mirror_raw: bool = False,
 ) -> UpResult:
-    """Start both clusters in ``home`` and create the contract topics on the vessel.
+    """Start the clusters in ``home`` and create the contract topics on each vessel.
 
     A new directory is laid out and formatted; a directory whose clusters were stopped
-    is started again with its data; one whose nodes all run is left alone. Every JVM
-    started here is stopped again if anything fails (also on Ctrl-C).
+    is started again with its data; one where everything runs is left alone. Every
+    process started here is stopped again if anything fails (also on Ctrl-C).
+
+    Without ``vessels``: one ``vessel`` cluster and the shore, nothing in between (fast;
+    what most tests use). With ``vessels``: clusters ``vessel1`` to ``vessel<N>``, the
+    shore, the link proxy and one MirrorMaker 2 per vessel (see
+    :mod:`deploy.kafka.mirroring`).
 
     Args:
         home: The deployment directory (created if needed).
@@ -103,9 +100,12 @@ def up(
         telemetry_partitions: Partitions of the telemetry topic.
         position_partitions: Partitions of the position topic.
         timeout: Seconds to wait for the clusters to serve requests.
+        vessels: Number of mirrored vessels; only used for a new directory.
+        vessel_nodes: Nodes per vessel cluster; only used for a new directory.
+        mirror_raw: Mirror raw telemetry too; only used for a new directory.
 
     Raises:
-        ToolMissingError: ``java`` (or, on the first run, ``mvn``) is missing.
+        ToolMissingError: ``java`` (or, on the first run, ``mvn`` or ``go``) is missing.
         LauncherError: Anything else went wrong.
     """
     started = time.monotonic()
@@ -116,18 +116,32 @@ def up(
             dep: Deployment | None = Deployment.load(home)
         except StateMissingError:
             dep = None
-        if dep is not None and all(running_pid(b) is not None for b in dep.brokers):
+        if dep is not None and all_running(dep):
             log.info("clusters in %s are already running", home)
             return UpResult(dep, already_running=True)
         if dep is None:
             lib = ensure_jars()
-            dep = plan(home, lib, kafka_version(), base_port)
+            ids = None if vessels is None else [f"vessel{i}" for i in range(1, vessels + 1)]
+            dep = plan(
+                home,
+                lib,
+                kafka_version(),
+                base_port,
+                vessels=ids,
+                vessel_nodes=vessel_nodes,
+                mirror_raw=mirror_raw,
+            )
             write_configs(dep)
             dep.save()
         elif not dep.lib.is_dir():
             dep.lib = ensure_jars()
+        elif vessels is not None and not dep.mirrors:
+            log.warning("%s holds an unmirrored deployment; --vessels is ignored", home)
+        if dep.link is not None:
+            ensure_toxiproxy()  # built (or `go` found missing) before any JVM starts
         format_storage(dep, java)  # only nodes not formatted yet, e.g. after a failed up
         to_start = [b for b in dep.brokers if running_pid(b) is None]
+        shipping: list[Link | Mirror] = []
         try:
             for b in to_start:
                 spawn(dep, b, java)
@@ -142,15 +156,20 @@ def up(
                     timeout=max(deadline - time.monotonic(), 1.0),
                     watch=to_start,
                 )
-            create_topics(
-                dep.vessel.bootstrap,
-                contract_topics(telemetry_partitions, position_partitions),
-                timeout=max(deadline - time.monotonic(), 10.0),
+            for v in dep.vessels:
+                create_topics(
+                    v.bootstrap,
+                    contract_topics(telemetry_partitions, position_partitions, len(v.brokers)),
+                    timeout=max(deadline - time.monotonic(), 10.0),
+                )
+            start_shipping(
+                dep, java, started=shipping, timeout=max(deadline - time.monotonic(), 10.0)
             )
         except BaseException:
-            # Leave nothing half-started behind: these JVMs are this process's children,
-            # so their liveness (and the stop) does not depend on reading /proc.
+            # Leave nothing half-started behind: these processes are this process's
+            # children, so their liveness (and the stop) does not depend on reading /proc.
             try:
+                stop(shipping, timeout=10.0)
                 stop(to_start, timeout=10.0)
             finally:
                 dep.save()
@@ -159,13 +178,14 @@ def up(
     return UpResult(dep, already_running=False)
 
 
-def down(home: Path, *, timeout: float = DEFAULT_STOP_TIMEOUT_S) -> list[Broker]:
-    """Stop every node in ``home``: SIGTERM, then SIGKILL after ``timeout`` seconds.
+def down(home: Path, *, timeout: float = DEFAULT_STOP_TIMEOUT_S) -> list[Daemon]:
+    """Stop every process in ``home``: SIGTERM, then SIGKILL after ``timeout`` seconds.
 
-    Data stays, so a later :func:`up` resumes with it.
+    The MirrorMakers go first, then the link proxy, then the nodes. Data stays, so a
+    later :func:`up` resumes with it.
 
     Returns:
-        The nodes that were running.
+        The processes (nodes, link proxy, MirrorMakers) that were running.
 
     Raises:
         StateMissingError: ``home`` holds no clusters.
@@ -173,8 +193,12 @@ def down(home: Path, *, timeout: float = DEFAULT_STOP_TIMEOUT_S) -> list[Broker]
     home = existing(home)
     with locked(home):
         dep = Deployment.load(home)
-        stopped = stop(dep.brokers, timeout)
-        dep.save()
+        stopped: list[Daemon] = []
+        try:
+            stopped += stop_shipping(dep, timeout)
+            stopped += stop(dep.brokers, timeout)
+        finally:
+            dep.save()
     return stopped
 
 
@@ -285,63 +309,3 @@ def start_broker(
             raise
     log.info("%s is back in %.1f s", b.name, time.monotonic() - started)
     return b
-
-
-def spawn(dep: Deployment, broker: Broker, java: str) -> None:
-    """Start the node's JVM in the background and record its PID in ``broker``."""
-    cmd = java_cmd(
-        BROKER_MAIN,
-        [str(broker.properties)],
-        lib=dep.lib,
-        java=java,
-        heap=BROKER_HEAP,
-        log_dir=broker.home,
-        log_config=dep.log_config,
-    )
-    log.info("starting %s on %s", broker.name, broker.address)
-    broker.pid = start_background(cmd, cwd=broker.home, console_log=broker.console_log)
-
-
-def format_storage(dep: Deployment, java: str, timeout: float = DEFAULT_UP_TIMEOUT_S) -> None:
-    """Format every node's storage that is not formatted yet (all in parallel).
-
-    Raises:
-        LauncherError: The storage tool failed.
-    """
-    jobs: list[tuple[Broker, subprocess.Popen[bytes], Path]] = []
-    failed = []
-    try:
-        for cluster in dep.clusters.values():
-            for b in cluster.brokers:
-                if (b.data_dir / "meta.properties").is_file():
-                    continue
-                out = b.home / "format.log"
-                cmd = java_cmd(
-                    STORAGE_TOOL_MAIN,
-                    ["format", "--cluster-id", cluster.cluster_id, "--config", str(b.properties)],
-                    lib=dep.lib,
-                    java=java,
-                    heap=TOOL_HEAP,
-                    log_dir=b.home,
-                    log_config=dep.log_config,
-                )
-                with out.open("wb") as fh:
-                    proc = subprocess.Popen(
-                        cmd, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT
-                    )
-                jobs.append((b, proc, out))
-        for b, proc, out in jobs:
-            try:
-                rc = proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                rc = proc.wait()
-            if rc != 0:
-                failed.append(f"{b.name}: storage format failed (exit {rc}):\n{tail(out, 10)}")
-    finally:
-        for _, proc, _ in jobs:  # no storage tool outlives a failure or Ctrl-C
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    if failed:
-        raise LauncherError("\n".join(failed))

@@ -4,6 +4,11 @@
   3), default replication factor 3 and ``min.insync.replicas=2``: one broker can die
   without stopping ``acks=all`` producers or losing an acknowledged record.
 * ``shore``: 1 node. MirrorMaker 2 creates the mirrored topics there.
+* Vessels of a mirrored deployment (``vessel1``…): as ``vessel``, with as many nodes as
+  asked (replication factor and ``min.insync.replicas`` shrink with a smaller cluster),
+  plus a ``MIRROR`` listener per node that advertises the node's link proxy: Kafka
+  clients connect to the advertised addresses they learn from metadata, so this is what
+  routes every connection of MirrorMaker 2 through the link, not just its bootstrap.
 
 Quorum. The controllers are listed statically (``controller.quorum.voters``) and storage
 is formatted with the cluster id alone: a fixed quorum of 3 on known ports needs no
@@ -39,23 +44,39 @@ rootLogger.appenderRef.file.ref = file
 # One line per request at INFO would drown everything else.
 logger.request.name = kafka.request.logger
 logger.request.level = warn
+# MirrorMaker 2: while the vessel is unreachable its admin client logs "Rebootstrapping"
+# at INFO thousands of times a second.
+logger.adminmeta.name = org.apache.kafka.clients.admin.internals.AdminMetadataManager
+logger.adminmeta.level = warn
 """
 
 
 def broker_properties(cluster: Cluster, broker: Broker) -> dict[str, str]:
-    """The ``server.properties`` of one node."""
+    """The ``server.properties`` of one node.
+
+    A mirrored vessel's node also checks retention every 5 s instead of 5 min, so that
+    records deleted by retention during a link outage are deleted within seconds of a
+    test shortening ``retention.ms``.
+    """
     rf = len(cluster.brokers)
     min_isr = min(MIN_INSYNC_REPLICAS, rf)
     voters = ",".join(f"{b.node_id}@{HOST}:{b.controller_port}" for b in cluster.brokers)
+    listeners = f"PLAINTEXT://{HOST}:{broker.port},CONTROLLER://{HOST}:{broker.controller_port}"
+    advertised = listeners
+    protocols = "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+    extra = {}
+    if broker.mirror_port is not None:
+        listeners += f",MIRROR://{HOST}:{broker.mirror_port}"
+        advertised += f",MIRROR://{HOST}:{broker.proxy_port}"
+        protocols += ",MIRROR:PLAINTEXT"
+        extra["log.retention.check.interval.ms"] = "5000"
     return {
         "process.roles": "broker,controller",
         "node.id": str(broker.node_id),
         "controller.quorum.voters": voters,
-        "listeners": f"PLAINTEXT://{HOST}:{broker.port},CONTROLLER://{HOST}:{broker.controller_port}",
-        "advertised.listeners": (
-            f"PLAINTEXT://{HOST}:{broker.port},CONTROLLER://{HOST}:{broker.controller_port}"
-        ),
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "listeners": listeners,
+        "advertised.listeners": advertised,
+        "listener.security.protocol.map": protocols,
         "inter.broker.listener.name": "PLAINTEXT",
         "controller.listener.names": "CONTROLLER",
         "log.dirs": str(broker.data_dir),
@@ -93,6 +114,7 @@ def broker_properties(cluster: Cluster, broker: Broker) -> dict[str, str]:
         "broker.heartbeat.interval.ms": "1000",
         "broker.session.timeout.ms": "6000",
         "replica.lag.time.max.ms": "10000",
+        **extra,
     }
 
 

@@ -31,12 +31,11 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol, TypeVar
 
 from deploy.kafka.errors import LauncherError
-from deploy.kafka.layout import Broker
 
 log: Final = logging.getLogger("deploy.kafka")
 
@@ -45,18 +44,38 @@ PROC: Final = Path("/proc")
 EXEC_GRACE_S: Final = 2.0
 _PF_KTHREAD: Final = 0x00200000  # /proc/PID/stat flags: a kernel thread (no cmdline ever)
 
+
+class Daemon(Protocol):
+    """A long-running process of a deployment: a node, the link proxy, a MirrorMaker."""
+
+    pid: int | None
+
+    @property
+    def name(self) -> str:
+        """Human name for messages."""
+
+    @property
+    def marker(self) -> Path:
+        """An argument of its command line that no other process has."""
+
+
+D = TypeVar("D", bound=Daemon)
+
 # Popen objects of the processes this process started, by PID: they decide liveness
 # exactly (see the module docstring) and are reaped here, leaving no zombies.
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
-def start_background(cmd: Sequence[str], *, cwd: Path, console_log: Path) -> int:
+def start_background(
+    cmd: Sequence[str], *, cwd: Path, console_log: Path, env: Mapping[str, str] | None = None
+) -> int:
     """Start a long-running process detached from the launcher; return its PID.
 
     Args:
         cmd: The command, e.g. from :func:`deploy.kafka.jars.java_cmd`.
         cwd: Its working directory.
         console_log: File that gets its stdout and stderr (appended).
+        env: Variables to set on top of the launcher's environment.
     """
     with console_log.open("ab") as console:
         # A session of its own: Ctrl-C in the terminal that ran `up` must not stop the
@@ -68,6 +87,7 @@ def start_background(cmd: Sequence[str], *, cwd: Path, console_log: Path) -> int
             stdout=console,
             stderr=subprocess.STDOUT,
             cwd=cwd,
+            env=None if env is None else {**os.environ, **env},
             start_new_session=True,
         )
     _CHILDREN[proc.pid] = proc
@@ -143,9 +163,9 @@ def pids_naming(root: Path) -> list[int]:
     return sorted(found)
 
 
-def running_pid(broker: Broker) -> int | None:
-    """The PID of the node's JVM if it is alive (see :func:`process_alive`), else None."""
-    return broker.pid if process_alive(broker.pid, broker.properties) else None
+def running_pid(daemon: Daemon) -> int | None:
+    """The PID of the daemon if it is alive (see :func:`process_alive`), else None."""
+    return daemon.pid if process_alive(daemon.pid, daemon.marker) else None
 
 
 def send_signal(pid: int, sig: signal.Signals) -> None:
@@ -154,16 +174,16 @@ def send_signal(pid: int, sig: signal.Signals) -> None:
         os.kill(pid, sig)
 
 
-def stop(brokers: Sequence[Broker], timeout: float) -> list[Broker]:
-    """SIGTERM the live nodes, SIGKILL those still alive after ``timeout``.
+def stop(daemons: Sequence[D], timeout: float) -> list[D]:
+    """SIGTERM the live daemons (nodes, proxy, mirrors), SIGKILL those alive after ``timeout``.
 
     Returns:
-        The nodes that were running. Every node's ``pid`` is None afterwards.
+        The daemons that were running. Every one's ``pid`` is None afterwards.
 
     Raises:
-        LauncherError: A node survived SIGKILL.
+        LauncherError: One survived SIGKILL.
     """
-    live = [b for b in brokers if running_pid(b) is not None]
+    live = [b for b in daemons if running_pid(b) is not None]
     for b in live:
         log.info("stopping %s (pid %s)", b.name, b.pid)
         assert b.pid is not None
@@ -178,21 +198,21 @@ def stop(brokers: Sequence[Broker], timeout: float) -> list[Broker]:
         log.warning("%s (pid %s) ignored SIGTERM for %.0f s; killing it", b.name, b.pid, timeout)
         send_signal(b.pid, signal.SIGKILL)
     wait_gone(pending)
-    for b in brokers:
+    for b in daemons:
         b.pid = None
     return live
 
 
-def wait_gone(brokers: Sequence[Broker], timeout: float = 10.0) -> None:
-    """Wait until none of ``brokers`` runs.
+def wait_gone(daemons: Sequence[Daemon], timeout: float = 10.0) -> None:
+    """Wait until none of ``daemons`` runs.
 
     Raises:
         LauncherError: One still runs after ``timeout`` seconds.
     """
     deadline = time.monotonic() + timeout
-    while any(running_pid(b) is not None for b in brokers):
+    while any(running_pid(b) is not None for b in daemons):
         if time.monotonic() > deadline:
-            names = ", ".join(b.name for b in brokers if running_pid(b) is not None)
+            names = ", ".join(b.name for b in daemons if running_pid(b) is not None)
             raise LauncherError(f"{names} still running after SIGKILL")
         time.sleep(0.05)
 

@@ -42,22 +42,30 @@ class TopicSpec:
     config: Mapping[str, str] = field(default_factory=dict)
 
 
-def contract_topics(telemetry_partitions: int = 6, position_partitions: int = 3) -> list[TopicSpec]:
+def contract_topics(
+    telemetry_partitions: int = 6,
+    position_partitions: int = 3,
+    replication_factor: int = REPLICATION_FACTOR,
+) -> list[TopicSpec]:
     """The contract's topics as the vessel cluster holds them.
 
-    Replication factor 3 with ``min.insync.replicas=2``; 14 days' retention and no size
-    limit (see the module docstring); compacted outputs (the container-state table) get
-    ``cleanup.policy=compact``.
+    Replication factor 3 with ``min.insync.replicas=2`` (both capped by the cluster's
+    size: ``replication_factor``); 14 days' retention and no size limit (see the module
+    docstring); compacted outputs (the container-state table) get
+    ``cleanup.policy=compact``. Batches are kept as the producer compressed them
+    (``compression.type=producer``), so compressed batches are what MirrorMaker 2 reads
+    and what crosses the link.
     """
     base = {
-        "min.insync.replicas": str(MIN_INSYNC_REPLICAS),
+        "min.insync.replicas": str(min(MIN_INSYNC_REPLICAS, replication_factor)),
         "retention.ms": str(RETENTION_MS),
         "retention.bytes": "-1",
+        "compression.type": "producer",
     }
 
     def spec(name: str, partitions: int, compacted: bool = False) -> TopicSpec:
         policy = "compact" if compacted else "delete"
-        return TopicSpec(name, partitions, REPLICATION_FACTOR, {**base, "cleanup.policy": policy})
+        return TopicSpec(name, partitions, replication_factor, {**base, "cleanup.policy": policy})
 
     return [
         spec(TELEMETRY, telemetry_partitions),
