@@ -253,15 +253,17 @@ def set_link(api: Toxiproxy, vessel: Cluster, mode: LinkMode) -> None:
             api.remove_toxic(name, t["name"])
         if mode == "down" or blackholed:
             api.set_enabled(name, False)
-        if mode != "down":
-            api.set_enabled(name, True)
+        # Toxics first, then enable: a proxy that comes up must not let a burst
+        # through at full speed before its limits are in place.
         if mode == "blackhole":
             for stream in _STREAMS:
                 api.add_toxic(name, f"blackhole-{stream}", "timeout", stream, timeout=0)
         elif mode == "satellite":
             for stream in _STREAMS:
-                api.add_toxic(name, f"rate-{stream}", "bandwidth", stream, rate=rate)
                 api.add_toxic(
                     name, f"delay-{stream}", "latency", stream, latency=SATELLITE_LATENCY_MS
                 )
+                api.add_toxic(name, f"rate-{stream}", "bandwidth", stream, rate=rate)
+        if mode != "down":
+            api.set_enabled(name, True)
     log.info("link of %s is %s", vessel.name, mode)
