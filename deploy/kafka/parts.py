@@ -15,8 +15,25 @@ from deploy.kafka.errors import LauncherError
 from deploy.kafka.ports import HOST
 
 
+class _InHome:
+    """The logs of a process the launcher runs from its own directory, ``home``."""
+
+    __slots__ = ()
+    home: Path
+
+    @property
+    def server_log(self) -> Path:
+        """Its own log (Kafka's, MirrorMaker's)."""
+        return self.home / "server.log"
+
+    @property
+    def console_log(self) -> Path:
+        """Its stdout and stderr (start-up failures land here)."""
+        return self.home / "console.log"
+
+
 @dataclass(slots=True)
-class Broker:
+class Broker(_InHome):
     """One Kafka node (broker and controller in one JVM).
 
     Attributes:
@@ -65,16 +82,6 @@ class Broker:
         """The node's ``log.dirs``."""
         return self.home / "data"
 
-    @property
-    def server_log(self) -> Path:
-        """Kafka's own log."""
-        return self.home / "server.log"
-
-    @property
-    def console_log(self) -> Path:
-        """The JVM's stdout and stderr (startup failures land here)."""
-        return self.home / "console.log"
-
 
 @dataclass(slots=True)
 class Cluster:
@@ -113,7 +120,7 @@ class Cluster:
 
 
 @dataclass(slots=True)
-class Link:
+class Link(_InHome):
     """The link proxy (one Toxiproxy for every vessel node's ``MIRROR`` listener).
 
     Attributes:
@@ -146,14 +153,9 @@ class Link:
         """See :attr:`Broker.marker`."""
         return self.config
 
-    @property
-    def console_log(self) -> Path:
-        """Its log (stdout and stderr)."""
-        return self.home / "console.log"
-
 
 @dataclass(slots=True)
-class Mirror:
+class Mirror(_InHome):
     """One MirrorMaker 2 process, copying one vessel's topics ashore.
 
     Attributes:
@@ -189,16 +191,6 @@ class Mirror:
     def marker(self) -> Path:
         """See :attr:`Broker.marker`."""
         return self.properties
-
-    @property
-    def server_log(self) -> Path:
-        """MirrorMaker's own log."""
-        return self.home / "server.log"
-
-    @property
-    def console_log(self) -> Path:
-        """The JVM's stdout and stderr."""
-        return self.home / "console.log"
 
     @property
     def offsets_topic(self) -> str:
