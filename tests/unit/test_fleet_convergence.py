@@ -20,8 +20,8 @@ import pytest
 
 from flows.contract import ALERT_KINDS
 from flows.events import iso6346_check_digit
-from flows.fleet.deltas import Delta
-from flows.fleet.local import LocalFleet, Tables, compacted, run
+from flows.fleet_core.deltas import Delta
+from flows.fleet_core.local import LocalFleet, Tables, compacted, run
 from flows.timestamps import format_ts, parse_ts
 from tests.unit.test_fleet_scenario import EXPECTED, RECORDS
 

@@ -8,11 +8,11 @@ from typing import Any
 import orjson
 import pytest
 
-from flows.fleet.deltas import MAX, SET, SUM, Delta, band, by_row, cell, hour_of, milli, net
-from flows.fleet.entities import step
-from flows.fleet.inputs import AlertRecord, Record, StateRow, Undecodable, WindowRecord, decode
-from flows.fleet.names import INPUT_PATTERN, input_kind
-from flows.fleet.tables import Row, encode
+from flows.fleet_core.deltas import MAX, SET, SUM, Delta, band, by_row, cell, hour_of, milli, net
+from flows.fleet_core.entities import step
+from flows.fleet_core.inputs import AlertRecord, Record, StateRow, Undecodable, WindowRecord, decode
+from flows.fleet_core.names import INPUT_PATTERN, input_kind
+from flows.fleet_core.tables import Row, encode
 from flows.timestamps import parse_ts
 
 ALERT: dict[str, Any] = {

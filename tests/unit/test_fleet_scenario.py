@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from flows.fleet.local import LocalFleet, compacted
+from flows.fleet_core.local import LocalFleet, compacted
 
 A, B, C = "IMO9778791", "IMO9531129", "IMO9811000"
 C1, C2, C3 = "MSKU1234565", "ONEU7060604", "TRIU1234562"

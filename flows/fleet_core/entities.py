@@ -31,7 +31,7 @@ whether an older version arrived before or after a newer one does not matter),
 and every fix its position to its vessel's `position`.
 The digest (BLAKE2b-128 of the record's bytes) stands in for the bytes as the last
 tie-break: the same total order on distinct records, in 16 bytes of state.
-Imports only `flows.contract`, `flows.events`, `flows.timestamps` and `flows.fleet`.
+Imports only `flows.contract`, `flows.events`, `flows.timestamps` and `flows.fleet_core`.
 """
 
 from __future__ import annotations
@@ -44,10 +44,10 @@ import orjson
 
 from flows.contract import OPEN, RETRACTED
 from flows.events import Position, Telemetry
-from flows.fleet import deltas as f
-from flows.fleet.deltas import MAX, SET, SUM, Delta, net
-from flows.fleet.inputs import AlertRecord, Record, StateRow, WindowRecord
-from flows.fleet.names import (
+from flows.fleet_core import deltas as f
+from flows.fleet_core.deltas import MAX, SET, SUM, Delta, net
+from flows.fleet_core.inputs import AlertRecord, Record, StateRow, WindowRecord
+from flows.fleet_core.names import (
     ALERTS_IN,
     CARGO,
     CONTAINER_STATES,
@@ -192,7 +192,7 @@ def _contributions(etype: str, record: Record) -> list[Delta]:
 
 
 def open_alert_row(a: AlertRecord) -> str:
-    """The `open-alerts` row of an open alert (fields as `flows.fleet.tables` says)."""
+    """The `open-alerts` row of an open alert (fields as `flows.fleet_core.tables` says)."""
     row = {
         "alert_id": a.alert_id,
         "kind": a.kind,

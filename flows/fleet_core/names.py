@@ -14,6 +14,7 @@ the shore cluster (`FleetTable.topic`). Pure: imports only `flows.contract`.
 from __future__ import annotations
 
 import re
+import zlib
 from dataclasses import dataclass
 from typing import Final
 
@@ -102,3 +103,19 @@ FROZEN: Final = "frozen"
 CHILLED: Final = "chilled"
 WARM: Final = "warm"
 BANDS: Final = (FROZEN, CHILLED, WARM)
+
+
+# -- shards ------------------------------------------------------------------------
+
+#: Each fleet data dir keeps its tables in this many RocksDB shards
+#: (`state/fleet/shard-NN`), one sink partition each: up to this many workers write
+#: in parallel. Fixed, so that a resume with another worker count finds its shards.
+SHARDS: Final = 8
+
+
+def shard_of(key: str) -> int:
+    """The shard (0 .. SHARDS-1) a row key lives in, in every table: CRC-32 of its UTF-8.
+
+    Writers and readers (`state`, the query API) route a key with this one function.
+    """
+    return zlib.crc32(key.encode()) % SHARDS

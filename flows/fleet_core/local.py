@@ -5,7 +5,7 @@ instances, and row keys to stage-2 instances, by a stable hash (`part_of`), as a
 keyed step spreads its keys over workers; each instance sees only its keys. The
 tables are the union of the stage-2 instances' rows; `compacted` reads a change
 stream the way a compacted topic's consumer does, so the two can be compared.
-Imports only `flows.fleet`.
+Imports only `flows.fleet_core`.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from flows.fleet.deltas import Delta, by_row
-from flows.fleet.entities import EntityStage, routes
-from flows.fleet.inputs import Record, Undecodable, decode
-from flows.fleet.tables import Change, TableStage
+from flows.fleet_core.deltas import Delta, by_row
+from flows.fleet_core.entities import EntityStage, routes
+from flows.fleet_core.inputs import Record, Undecodable, decode
+from flows.fleet_core.tables import Change, TableStage
 
 #: Table name -> row key -> encoded row.
 Tables = dict[str, dict[str, bytes]]

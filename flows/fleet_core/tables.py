@@ -1,7 +1,7 @@
 """Stage 2, pure: each fleet table row folds its deltas, and encodes to stable JSON.
 
 A row's state (`Row`) is the sum of every delta it was sent, whatever their order:
-counters (SUM), member counts (SET) and maxima (MAX); see `flows.fleet.deltas`. A
+counters (SUM), member counts (SET) and maxima (MAX); see `flows.fleet_core.deltas`. A
 row encodes to JSON with its fields in the order below, or to None (deleted) when
 it holds nothing: no counter or member count other than 0 and no maximum. `fold`
 applies a row's deltas of one change and says whether the encoded row changed, so
@@ -31,7 +31,7 @@ The tables (key; fields; the row changes when; it is deleted when):
   only grow.
 * `cargo` (`hour|band`, the hour of `window_start`, the band of the window's
   `setpoint_c`): from each window's highest revision (a window: one vessel flow's,
-  for one container and start; see `flows.fleet.entities`): `hour, band`, `containers`
+  for one container and start; see `flows.fleet_core.entities`): `hour, band`, `containers`
   (distinct), `windows`, `readings` (sum of `count`), `windows_in_range`
   (`out_of_range` = 0), `in_range_share` (their share, 4 decimals), and
   `excursion_min`, the minutes of windows with an out-of-range reading (each
@@ -48,7 +48,7 @@ The tables (key; fields; the row changes when; it is deleted when):
   the mean of `temp_mean - setpoint_c` over the readings (each in thousandths of a
   degree; 3 decimals). Deleted when no window is left.
 
-Imports only `flows.contract`, `flows.timestamps` and `flows.fleet`'s `names`, `deltas`.
+Imports only `flows.contract`, `flows.timestamps` and `flows.fleet_core`'s `names`, `deltas`.
 """
 
 from __future__ import annotations
@@ -60,9 +60,9 @@ from typing import Any, Final
 import orjson
 
 from flows.contract import ALERT_KINDS
-from flows.fleet import deltas as f
-from flows.fleet.deltas import MAX, SET, SUM, Delta, split_row_id
-from flows.fleet.names import CARGO, CONTAINER_STATES, GRID, HOURLY, OPEN_ALERTS, VESSELS
+from flows.fleet_core import deltas as f
+from flows.fleet_core.deltas import MAX, SET, SUM, Delta, split_row_id
+from flows.fleet_core.names import CARGO, CONTAINER_STATES, GRID, HOURLY, OPEN_ALERTS, VESSELS
 from flows.timestamps import format_ts
 
 _KIND_ORDER: Final = {kind: i for i, kind in enumerate(ALERT_KINDS)}

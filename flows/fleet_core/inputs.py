@@ -1,6 +1,6 @@
 """The fleet's inputs, pure: one vessel record (topic, bytes) to a typed value.
 
-`decode` never raises. Its topic says what a record is (`flows.fleet.names.input_kind`);
+`decode` never raises. Its topic says what a record is (`flows.fleet_core.names.input_kind`);
 msgspec reads it into the contract's shape for that kind, and a record that does not
 fit becomes an `Undecodable` carrying the reason and the bytes. What is checked:
 
@@ -17,7 +17,7 @@ Every value names the vessel it counts under: the record's own `vessel_id`, exce
 for a dead letter, which has none: it counts under its topic's mirror alias (the
 vessel id without dots) or, on an unprefixed stand-in topic, `UNKNOWN_VESSEL`.
 Values are not changed after decoding. Imports only `flows.contract`, `flows.events`,
-`flows.fields`, `flows.timestamps` and `flows.fleet.names`.
+`flows.fields`, `flows.timestamps` and `flows.fleet_core.names`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import msgspec
 from flows.contract import ALERT_TYPE, DEAD_LETTER_TYPE, POSITION, WINDOW_TYPE
 from flows.events import DeadLetter, Position, Telemetry, parse
 from flows.fields import container_id_error, vessel_id_error
-from flows.fleet.names import (
+from flows.fleet_core.names import (
     ALERTS_IN,
     DLQ_IN,
     LATE_IN,
@@ -105,7 +105,7 @@ class Record(msgspec.Struct, frozen=True):
     """One decoded vessel record.
 
     Attributes:
-        kind: Its input kind (`flows.fleet.names`: alerts, windows, …, position).
+        kind: Its input kind (`flows.fleet_core.names`: alerts, windows, …, position).
         origin: The mirror alias of its topic: the cluster (vessel flow) that wrote
             it, "" on an unprefixed stand-in topic.
         vessel_id: The vessel it counts under (see the module docstring).

@@ -1,7 +1,7 @@
 """Deltas, the one message between the fleet's two stages, and the table rows' keys.
 
-Stage 1 (`flows.fleet.entities`) turns records into deltas; stage 2
-(`flows.fleet.tables`) folds the deltas of each row. A `Delta` is one change to one
+Stage 1 (`flows.fleet_core.entities`) turns records into deltas; stage 2
+(`flows.fleet_core.tables`) folds the deltas of each row. A `Delta` is one change to one
 field of one row, of one of three kinds:
 
 * `SUM`: add `amount` to the counter `(field, member)` (`member` is "" for a plain
@@ -17,7 +17,7 @@ field of one row, of one of three kinds:
 SUM and SET deltas come in pairs over time (a version's +1, then its -1 when a later
 version replaces it), so a row's final fields are the sums of its entities' latest
 contributions. Row keys join their parts with `|`, which no id may contain. Pure:
-imports only `flows.timestamps` and `flows.fleet.names`.
+imports only `flows.timestamps` and `flows.fleet_core.names`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import math
 from collections.abc import Iterable
 from typing import Final, Literal, NamedTuple
 
-from flows.fleet.names import CHILLED, FROZEN, WARM
+from flows.fleet_core.names import CHILLED, FROZEN, WARM
 from flows.timestamps import US_PER_S, format_ts
 
 Op = Literal["sum", "set", "max"]
