@@ -172,7 +172,9 @@ class Var:
 VARS: Final = (
     Var("COLDWAKE_INPUT", "sim", _input, "use sim, kafka or file:PATH[,PATH...]",
         "`sim` (built-in simulator), `file:PATH[,PATH…]` (JSONL replay; each file is one "
-        "partition, read in file order) or `kafka` (`vessel.position` and `reefer.telemetry`)"),
+        "partition, read in file order) or `kafka` (`vessel.position` and `reefer.telemetry`); "
+        "the fleet flow: `kafka` (its default) or `file:PATH[,PATH…]` (`<topic>.jsonl` "
+        "files, or directories of them)"),
     Var("COLDWAKE_OUTPUT", "local", _output, "use local or kafka",
         "`local` (JSONL files under `out/`) or `kafka` (the contract's output topics); the "
         "RocksDB table under `state/` is kept in both modes"),
@@ -227,7 +229,14 @@ VARS: Final = (
         "a live Kafka partition with nothing to read for this long stops holding the "
         "watermark back (see Idle partitions)"),
     Var("COLDWAKE_KAFKA_GROUP", "coldwake-vessel", _text, "a consumer group id",
-        "consumer `group.id` (offsets live in Bytewax snapshots, not in the group)"),
+        "consumer `group.id` (offsets live in Bytewax snapshots, not in the group; the "
+        "fleet flow's default is `coldwake-fleet`)"),
+    Var("COLDWAKE_FLEET_BROKERS", "", _text, "bootstrap servers, e.g. 127.0.0.1:9192",
+        "fleet flow: the shore cluster (mirrored vessel topics in, `fleet.*` tables out); "
+        "required unless `COLDWAKE_INPUT=file:`"),
+    Var("COLDWAKE_FLEET_RESCAN_S", "60", _number(0.0, 3600.0, above=True),
+        "seconds above 0 and at most 3600, e.g. 60",
+        "fleet flow: how often it looks for new vessels' topics"),
     Var("COLDWAKE_SIM_SEED", str(_SIM_DEFAULTS.seed), int, "an integer, e.g. 7",
         "simulator: seed of every random draw"),
     Var("COLDWAKE_SIM_VESSELS", str(_SIM_DEFAULTS.vessels), _integer(1),
@@ -254,7 +263,8 @@ VARS: Final = (
 _BY_NAME: Final = {v.name: v for v in VARS}
 
 
-def _value(env: Mapping[str, str], name: str) -> Any:
+def value(env: Mapping[str, str], name: str) -> Any:
+    """The parsed value of variable `name` (its default when unset); ConfigError if bad."""
     var = _BY_NAME[name]
     text = env.get(name, "").strip() or var.default
     try:
@@ -270,7 +280,8 @@ def threshold_var(name: str) -> str:
     return f"{PREFIX}{name.upper()}"
 
 
-def _check_names(env: Mapping[str, str]) -> None:
+def check_names(env: Mapping[str, str]) -> None:
+    """Raise ConfigError for the first `COLDWAKE_*` name that is not a setting."""
     for name in sorted(env):
         if name.startswith(PREFIX) and name not in _BY_NAME:
             near = difflib.get_close_matches(name, list(_BY_NAME), n=1)
@@ -280,7 +291,7 @@ def _check_names(env: Mapping[str, str]) -> None:
 
 def _sim(env: Mapping[str, str]) -> SimConfig:
     values = {
-        f.name: _value(env, f"COLDWAKE_SIM_{f.name.upper()}")
+        f.name: value(env, f"COLDWAKE_SIM_{f.name.upper()}")
         for f in fields(SimConfig)
         if f"COLDWAKE_SIM_{f.name.upper()}" in _BY_NAME
     }
@@ -293,8 +304,8 @@ def _sim(env: Mapping[str, str]) -> SimConfig:
 def load(env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every setting; raise `ConfigError` on the first bad one."""
     env = os.environ if env is None else env
-    _check_names(env)
-    v = partial(_value, env)
+    check_names(env)
+    v = partial(value, env)
     inp, output, brokers = v("COLDWAKE_INPUT"), v("COLDWAKE_OUTPUT"), v("COLDWAKE_BROKERS")
     if (inp.kind == "kafka" or output == "kafka") and not brokers:
         raise ConfigError(

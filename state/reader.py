@@ -1,4 +1,7 @@
-"""Read-only views of the container-state table, usable while the writer's process runs."""
+"""Read-only views of the container-state table, usable while the writer's process runs.
+
+`Secondary` (one RocksDB secondary instance) is shared with `state.fleet_reader`.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from pathlib import Path
 from typing import Any, Final, cast
 
 import orjson
-from rocksdict import AccessType, Rdict, ReadOptions
+from rocksdict import AccessType, Options, Rdict, ReadOptions
 
 from state.table import (
     DATA_CF,
@@ -29,11 +32,117 @@ from state.table import (
 _CATCH_UP_ATTEMPTS: Final = 5
 
 
-def _identity(path: Path) -> bytes | None:
+def database_identity(path: Path) -> bytes | None:
+    """Return the RocksDB IDENTITY of the database at `path`, `None` if there is none yet."""
+    # Check CURRENT too: rocksdict creates the directory (and a config file in it)
+    # before RocksDB discovers there is no database there, and a writer that is
+    # still creating one has IDENTITY before CURRENT.
     try:
-        return (path / "IDENTITY").read_bytes()
+        identity = (path / "IDENTITY").read_bytes()
     except OSError:
         return None
+    return identity if (path / "CURRENT").is_file() else None
+
+
+class Secondary:
+    """One RocksDB database opened as a secondary instance of its writer's.
+
+    Owns a private scratch directory, removed on close (or when garbage-collected).
+    Messages name the database as `what` ("the container-state table").
+
+    Args:
+        path: The writer's database directory.
+        identity: `database_identity(path)`, read by the caller before opening.
+        options: `db_options(cache, writer=False)`.
+        column_families: The ones to open; a subset of the writer's is fine.
+        what: How messages name the database.
+        hint: What to check when RocksDB refuses to open it.
+
+    Raises:
+        StoreError: RocksDB refuses to open it.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        identity: bytes,
+        options: Options,
+        column_families: dict[str, Options],
+        *,
+        what: str,
+        hint: str,
+    ) -> None:
+        self._path = path
+        self._identity = identity
+        self._what = what
+        scratch = tempfile.mkdtemp(prefix="coldwake-table-reader-")
+        try:
+            db = Rdict(
+                str(path),
+                options,
+                column_families=column_families,
+                access_type=AccessType.secondary(scratch),
+            )
+        except Exception as exc:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise StoreError(f"cannot open {what} at {path}: {exc}; {hint}") from exc
+        self._db: Rdict | None = db
+        # Removes the scratch directory even if the caller forgets close().
+        self._scratch = weakref.finalize(self, shutil.rmtree, scratch, True)
+
+    def live(self) -> Rdict:
+        """Return the open database (take column families from it).
+
+        Raises:
+            StoreError: It was closed.
+        """
+        if self._db is None:
+            raise StoreError(f"the reader of {self._what} at {self._path} is closed")
+        return self._db
+
+    def catch_up(self) -> None:
+        """Catch up with everything the writer has applied so far.
+
+        Raises:
+            StoreError: The database was deleted or replaced since it was opened,
+                or the catch-up keeps failing.
+        """
+        db = self.live()
+        # A secondary never notices that its directory was swapped for a new
+        # database: it keeps serving the old files it holds open. RocksDB gives
+        # every database a fresh IDENTITY, so compare that.
+        if database_identity(self._path) != self._identity:
+            raise StoreError(
+                f"{self._what} at {self._path} was deleted or replaced since "
+                "this reader opened it; open a new reader"
+            )
+        error: Exception | None = None
+        for attempt in range(_CATCH_UP_ATTEMPTS):
+            try:
+                db.try_catch_up_with_primary()
+                return
+            except Exception as exc:
+                # RocksDB documents that a catch-up racing the primary's writes
+                # may fail; the next attempt picks up from where this one stopped.
+                error = exc
+                time.sleep(0.005 * (attempt + 1))
+        raise StoreError(
+            f"cannot catch up with {self._what} at {self._path}: {error}; open a new reader"
+        )
+
+    def close(self) -> None:
+        """Release the database and remove the scratch directory. Idempotent.
+
+        Drop every column family handle taken from `db` first.
+        """
+        db = self._db
+        if db is None:
+            return
+        self._db = None
+        try:
+            db.close()
+        finally:
+            self._scratch()
 
 
 class TableReader(Closable):
@@ -56,32 +165,22 @@ class TableReader(Closable):
 
     def __init__(self, path: Path) -> None:
         self._path = path
-        # Check first: rocksdict creates the directory (and a config file in it)
-        # before RocksDB discovers there is no database there.
-        identity = _identity(path)
-        if identity is None or not (path / "CURRENT").is_file():
+        identity = database_identity(path)
+        if identity is None:
             raise StoreError(f"no container-state table at {path}; run the flow first")
-        self._identity = identity
-        scratch = tempfile.mkdtemp(prefix="coldwake-table-reader-")
         cache = new_cache()
-        try:
-            db = Rdict(
-                str(path),
-                db_options(cache, writer=False),
-                column_families=column_families(cache),
-                access_type=AccessType.secondary(scratch),
-            )
-        except Exception as exc:
-            shutil.rmtree(scratch, ignore_errors=True)
-            raise StoreError(
-                f"cannot open the container-state table at {path}: {exc}; "
-                "check that the path is the flow's table (DATA_DIR/state/container-state)"
-            ) from exc
+        self._secondary = Secondary(
+            path,
+            identity,
+            db_options(cache, writer=False),
+            column_families(cache),
+            what="the container-state table",
+            hint="check that the path is the flow's table (DATA_DIR/state/container-state)",
+        )
+        db = self._secondary.live()
         self._db: Rdict | None = db
         self._data: Rdict | None = db.get_column_family(DATA_CF)
         self._meta: Rdict | None = db.get_column_family(META_CF)
-        # Removes the scratch directory even if the caller forgets close().
-        self._scratch = weakref.finalize(self, shutil.rmtree, scratch, True)
 
     @property
     def path(self) -> Path:
@@ -95,29 +194,8 @@ class TableReader(Closable):
             StoreError: The table was deleted or replaced since this reader opened
                 it, or the catch-up keeps failing.
         """
-        db = self._live()
-        # A secondary never notices that its directory was swapped for a new
-        # database: it keeps serving the old files it holds open. RocksDB gives
-        # every database a fresh IDENTITY, so compare that.
-        if _identity(self._path) != self._identity:
-            raise StoreError(
-                f"the container-state table at {self._path} was deleted or replaced since "
-                "this reader opened it; open a new reader"
-            )
-        error: Exception | None = None
-        for attempt in range(_CATCH_UP_ATTEMPTS):
-            try:
-                db.try_catch_up_with_primary()
-                return
-            except Exception as exc:
-                # RocksDB documents that a catch-up racing the primary's writes
-                # may fail; the next attempt picks up from where this one stopped.
-                error = exc
-                time.sleep(0.005 * (attempt + 1))
-        raise StoreError(
-            f"cannot catch up with the container-state table at {self._path}: {error}; "
-            "open a new reader"
-        )
+        self._live()
+        self._secondary.catch_up()
 
     def get(self, key: str, *, refresh: bool = True) -> bytes | None:
         """Return the JSON bytes stored under `key`, or `None`."""
@@ -204,16 +282,12 @@ class TableReader(Closable):
 
     def close(self) -> None:
         """Release the table and remove the scratch directory. Idempotent."""
-        db = self._db
-        if db is None:
+        if self._db is None:
             return
         self._data = None
         self._meta = None
         self._db = None
-        try:
-            db.close()
-        finally:
-            self._scratch()
+        self._secondary.close()
 
     def _live(self) -> Rdict:
         if self._db is None:

@@ -9,6 +9,7 @@ fresh run (no recovery state) starts every file empty.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import BinaryIO
 
@@ -106,13 +107,15 @@ class _JsonlPartition(StatefulSinkPartition[list[Keyed], int]):
 class JsonlSink(FixedPartitionedSink[list[Keyed], int]):
     """Writes each file output's records to `out_dir/<file>`.
 
-    Items are `(output name, [(key, JSON value), ...])` of the outputs that have a
-    file (`flows.contract.FILE_OUTPUTS`).
+    Items are `(output name, [(key, JSON value), ...])`; `files` maps output names to
+    file names (default: the vessel outputs that have a file, `flows.contract.FILE_OUTPUTS`).
     """
 
-    def __init__(self, out_dir: Path) -> None:
+    def __init__(self, out_dir: Path, files: Mapping[str, str] | None = None) -> None:
         self._out_dir = out_dir
-        self._files = {o.name: o.file for o in FILE_OUTPUTS if o.file is not None}
+        if files is None:
+            files = {o.name: o.file for o in FILE_OUTPUTS if o.file is not None}
+        self._files = dict(files)
         self._parts = sorted(self._files)
 
     def list_parts(self) -> list[str]:

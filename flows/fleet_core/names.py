@@ -47,6 +47,9 @@ INPUT_PATTERN: Final = re.compile(
     r"(?:[^.]+\.)*(?:" + "|".join(re.escape(t) for t in INPUT_TOPICS.values()) + r")"
 )
 
+#: What every fleet source yields: `(topic, record bytes)` pairs, a batch at a time.
+FleetBatch = list[tuple[str, bytes]]
+
 #: The vessel a dead letter is counted under when its topic has no mirror prefix
 #: (the stand-in topics): not a valid vessel id, so it never names a real vessel.
 UNKNOWN_VESSEL: Final = "?"
@@ -67,6 +70,11 @@ def input_kind(topic: str) -> tuple[str, str] | None:
             return (kind, alias) if alias else None
     return None
 
+
+#: The fleet's own dead letters (records it cannot read), under the data dir's `out/`:
+#: the contract's `dead_letter` records, `source` naming the topic.
+DEAD_LETTERS_OUT: Final = "dlq"
+DEAD_LETTERS_FILE: Final = "fleet-dlq.jsonl"
 
 # -- tables ------------------------------------------------------------------------
 

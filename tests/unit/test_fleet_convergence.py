@@ -18,111 +18,10 @@ from typing import Any
 import orjson
 import pytest
 
-from flows.contract import ALERT_KINDS
-from flows.events import iso6346_check_digit
 from flows.fleet_core.deltas import Delta
 from flows.fleet_core.local import LocalFleet, Tables, compacted, run
-from flows.timestamps import format_ts, parse_ts
+from tests.support.fleet import CONTAINERS, VESSELS, at, fleet_records, shuffled
 from tests.unit.test_fleet_scenario import EXPECTED, RECORDS
-
-VESSELS = ("IMO9778791", "IMO9531129", "IMO9811000", "IMO9700001")
-CONTAINERS = tuple(
-    f"{owner}U{serial:06d}" + str(iso6346_check_digit(f"{owner}U{serial:06d}"))
-    for owner, serial in (("MSK", 1), ("ONE", 22), ("TRI", 333), ("CAI", 4444), ("HLX", 55))
-)
-SETPOINTS = (-18.0, -10.0, 3.0, 10.0, 13.3)
-BASE = parse_ts("2026-11-26T00:00:00Z")
-MIN = 60_000_000
-
-
-def _at(minutes: int) -> str:
-    return format_ts(BASE + minutes * MIN)
-
-
-def _place(rng: random.Random) -> dict[str, Any]:
-    if rng.random() < 0.2:
-        return {"lat": None, "lon": None}
-    return {"lat": rng.choice((-33.9, 0.0, 4.99, 52.5, 90.0)), "lon": rng.uniform(-180, 180)}
-
-
-def _topic(vessel: str, suffix: str) -> str:
-    return suffix if vessel == VESSELS[3] else f"{vessel}.{suffix}"  # one on stand-in topics
-
-
-def fleet_records(seed: int) -> list[tuple[str, bytes]]:
-    """A random fleet's vessel records, each once."""
-    rng = random.Random(seed)
-    out: list[tuple[str, bytes]] = []
-    for v in VESSELS:
-        for _ in range(rng.randint(0, 3)):
-            fix: dict[str, Any] = {
-                "type": "vessel.position",
-                "vessel_id": v,
-                "ts": _at(rng.randrange(2880)),
-            }
-            fix |= {"lat": rng.uniform(-90, 90), "lon": rng.uniform(-180, 180), "sog_kn": 3.0}
-            out.append((_topic(v, "vessel.position"), orjson.dumps(fix)))
-    for cid in CONTAINERS:
-        setpoint = rng.choice(SETPOINTS)
-        aboard = rng.sample(VESSELS, 2)
-        for _ in range(rng.randint(1, 3)):  # states, some on another vessel, some tied
-            v, ts = rng.choice(aboard), _at(rng.choice((600, 600, rng.randrange(2880))))
-            state: dict[str, Any] = {"container_id": cid, "vessel_id": v, "ts": ts, "temp_c": 1.5}
-            out.append((_topic(v, "reefer.container-state"), orjson.dumps(state)))
-        starts = rng.sample(range(0, 2880, 15), rng.randint(1, 5))
-        # A flow's revisions may name another vessel (one flow, several vessels), and
-        # two flows may close a window of the same start (moved within a window).
-        for origin, start in [(rng.choice(aboard), s) for s in starts + starts[:1]]:
-            for revision in range(rng.randint(1, 3)):
-                v, count = rng.choice(aboard), rng.randint(1, 9)
-                window: dict[str, Any] = {
-                    "type": "reefer.window",
-                    "container_id": cid,
-                    "vessel_id": v,
-                }
-                window |= {"window_start": _at(start), "window_end": _at(start + 15)}
-                window |= {"count": count, "out_of_range": rng.choice((0, 0, count))}
-                window |= {"temp_mean": round(setpoint + rng.uniform(-4, 4), 3)}
-                window |= {"setpoint_c": rng.choice((setpoint, setpoint + 25.0))}
-                window |= _place(rng) | {"revision": revision}
-                out.append((_topic(origin, "reefer.windows"), orjson.dumps(window)))
-        for n in range(rng.randint(0, 3)):
-            v, started = rng.choice(aboard), rng.randrange(2800)
-            alert: dict[str, Any] = {"type": "reefer.alert", "alert_id": f"{cid}{n:021d}"}
-            alert |= {"kind": rng.choice(ALERT_KINDS), "container_id": cid, "vessel_id": v}
-            alert |= {"started_at": _at(started), "opened_at": _at(started + 30)}
-            alert |= {"closed_at": None, "detail": {"n": n}} | _place(rng)
-            ending = rng.choice(("open", "closed", "retracted", "closed only"))
-            if ending != "closed only":
-                out.append((_topic(v, "reefer.alerts"), orjson.dumps(alert | {"state": "open"})))
-            if ending != "open":
-                end = "retracted" if ending == "retracted" else "closed"
-                closed = {"state": end, "closed_at": _at(started + rng.randint(1, 80))}
-                closed["vessel_id"] = rng.choice(aboard)  # moved while open
-                out.append(
-                    (_topic(rng.choice(aboard), "reefer.alerts"), orjson.dumps(alert | closed))
-                )
-        for _ in range(rng.randint(0, 2)):
-            v = rng.choice(aboard)
-            late: dict[str, Any] = {"type": "reefer.telemetry", "container_id": cid, "vessel_id": v}
-            late |= {"ts": _at(rng.randrange(2880)), "setpoint_c": setpoint, "temp_c": 1.0}
-            late |= {"power_kw": 1.0, "late_by_s": rng.randint(1, 900)}
-            out.append((_topic(v, "reefer.late"), orjson.dumps(late)))
-    for v in VESSELS:
-        for offset in rng.sample(range(20), rng.randint(0, 2)):
-            dead: dict[str, Any] = {"type": "dead_letter", "error": "not valid JSON (empty record)"}
-            dead |= {"source": f"reefer.telemetry[0]@{offset}", "raw": "", "raw_encoding": "utf-8"}
-            out.append((_topic(v, "reefer.dlq"), orjson.dumps(dead)))
-    out.append((f"{VESSELS[0]}.reefer.windows", b"not json"))
-    out.append((f"{VESSELS[1]}.reefer.alerts", b'{"type":"reefer.alert","state":"gone"}'))
-    return list(dict.fromkeys(out))
-
-
-def _shuffled(records: list[tuple[str, bytes]], rng: random.Random) -> list[tuple[str, bytes]]:
-    """The records in a random order, some of them two or three times."""
-    copies = [r for r in records for _ in range(rng.choice((1, 1, 1, 2, 3)))]
-    rng.shuffle(copies)
-    return copies
 
 
 def _fleet(records: list[tuple[str, bytes]], parts: tuple[int, int]) -> LocalFleet:
@@ -157,7 +56,7 @@ def test_any_order_duplicates_and_split_give_identical_tables(seed):
     rng = random.Random(1000 + seed)
     for trial in range(25):
         parts = PARTS[trial % len(PARTS)]
-        fleet = _fleet(_shuffled(records, rng), parts)
+        fleet = _fleet(shuffled(records, rng), parts)
         assert fleet.tables() == reference, (trial, parts)
         assert compacted(fleet.changes) == reference, (trial, parts)
 
@@ -170,7 +69,7 @@ def test_batches_of_any_size_give_identical_tables(seed):
     rng = random.Random(2000 + seed)
     for trial in range(10):
         fleet = LocalFleet.of(*PARTS[trial % len(PARTS)])
-        stream = _shuffled(records, rng)
+        stream = shuffled(records, rng)
         while stream:
             size = rng.choice((1, 7, 50, 1000))
             fleet.push_batch(stream[:size])
@@ -182,7 +81,7 @@ def test_batches_of_any_size_give_identical_tables(seed):
 def test_the_hand_made_fleet_in_any_order_gives_the_rows_written_out_by_hand():
     rng = random.Random(7)
     for trial in range(60):
-        fleet = _fleet(_shuffled(RECORDS, rng), PARTS[trial % len(PARTS)])
+        fleet = _fleet(shuffled(RECORDS, rng), PARTS[trial % len(PARTS)])
         assert fleet.tables() == EXPECTED, trial
         assert compacted(fleet.changes) == EXPECTED, trial
 
@@ -204,7 +103,7 @@ def test_stage_two_messages_in_any_order(seed):
     rng = random.Random(seed)
     fleet = LocalFleet.of(2, 4)
     messages: list[tuple[str, list[Delta]]] = []
-    for topic, raw in _shuffled(records, rng):
+    for topic, raw in shuffled(records, rng):
         messages.extend(fleet.entities(topic, raw))
     rng.shuffle(messages)
     for rid, deltas in messages:
@@ -224,7 +123,7 @@ def test_resume_from_a_snapshot_with_other_instance_counts(seed):
     written since the snapshot are re-emitted; the topic ends equal to the tables."""
     records = fleet_records(seed)
     rng = random.Random(seed)
-    stream = _shuffled(records, rng)
+    stream = shuffled(records, rng)
     snap_at, crash_at = sorted(rng.sample(range(len(stream)), 2))
     fleet = LocalFleet.of(2, 2)
     topic: list[tuple[str, str, bytes | None]] = []
@@ -256,7 +155,7 @@ def test_without_a_resync_a_replay_in_another_order_leaves_a_stale_row():
         "container_id": CONTAINERS[0],
         "vessel_id": VESSELS[0],
     }
-    window |= {"window_start": _at(0), "window_end": _at(15), "count": 1, "out_of_range": 0}
+    window |= {"window_start": at(0), "window_end": at(15), "count": 1, "out_of_range": 0}
     window |= {"temp_mean": 3.0, "setpoint_c": 3.0, "lat": None, "lon": None}
     rev0 = (f"{VESSELS[0]}.reefer.windows", orjson.dumps(window | {"revision": 0}))
     rev1 = (f"{VESSELS[0]}.reefer.windows", orjson.dumps(window | {"setpoint_c": -18.0}))
