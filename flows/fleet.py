@@ -17,8 +17,8 @@ from bytewax.dataflow import Dataflow
 from bytewax.inputs import Source
 
 from flows.config import ConfigError
-from flows.edges.fleet_files import FleetFileSource
 from flows.edges.files import JsonlSink
+from flows.edges.fleet_files import FleetFileSource
 from flows.edges.kafka.changelog import KafkaChangelog, ensure_fleet_topics
 from flows.edges.kafka.errors import KafkaUnavailableError
 from flows.edges.kafka.fleet_source import FleetKafkaSource
@@ -26,7 +26,7 @@ from flows.fleet_config import FleetSettings, load_fleet
 from flows.fleet_core.names import DEAD_LETTERS_FILE, DEAD_LETTERS_OUT, TABLES, FleetBatch
 from flows.fleet_dataflow import Counter, FleetSinks, build
 from flows.progress import log
-from flows.recovery import prepare_recovery_dir, recovery_dir
+from flows.recovery import committed_epoch, prepare_recovery_dir, recovery_dir
 from flows.startup import check_data_dir
 from state.fleet_sink import Changelog, FleetTableSink
 
@@ -80,7 +80,7 @@ def main_flow() -> Dataflow:
     except KafkaUnavailableError as exc:
         _fail(str(exc))
     recovery = recovery_dir(argv)
-    resuming = recovery is not None and any(recovery.glob("part-*.sqlite3"))
+    resuming = recovery is not None and committed_epoch(recovery) is not None
     prepare_recovery_dir(argv)
     log(describe_start(settings, resuming))
     return build(*edges(settings), Counter(settings.progress_s, log))

@@ -3,7 +3,8 @@
 The fleet reads the shore cluster (`COLDWAKE_FLEET_BROKERS`) or, with
 `COLDWAKE_INPUT=file:PATH[,PATH...]`, JSONL files each named after the topic it
 stands in for (`IMO9778791.reefer.alerts.jsonl`); a directory stands for the
-`*.jsonl` files in it. Every error is one line naming the variable and the fix.
+`*.jsonl` files in it that are named after a topic the fleet reads. Every error is
+one line naming the variable and the fix.
 """
 
 from __future__ import annotations
@@ -50,8 +51,9 @@ def topic_of(path: Path) -> str:
 def _files(text: str) -> tuple[Path, ...]:
     paths: list[Path] = []
     for given in (Path(p) for p in text.split(",") if p):
-        if given.is_dir():
-            paths.extend(sorted(given.glob(f"*{JSONL}")))
+        if given.is_dir():  # the files in it named after a topic the fleet reads
+            found = sorted(given.glob(f"*{JSONL}"))
+            paths.extend(p for p in found if input_kind(topic_of(p)) is not None)
         elif given.is_file():
             paths.append(given)
         else:

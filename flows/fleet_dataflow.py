@@ -11,6 +11,7 @@ Step ids are public: renaming a stateful step orphans its recovery state.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from typing import Any, Final, cast
 
 import bytewax.operators as op
 import orjson
-from bytewax.dataflow import Dataflow
+from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import Source
 from bytewax.operators import KeyedStream, StatefulBatchLogic
 from bytewax.outputs import Sink
@@ -46,8 +47,8 @@ class FleetSinks:
         dead_letters: Takes `(output name, [(key, dead letter JSON)])` items.
     """
 
-    tables: Sink[Change]
-    dead_letters: Sink[list[Keyed]]
+    tables: Sink[tuple[str, Change]]
+    dead_letters: Sink[tuple[str, list[Keyed]]]
 
 
 class Counter:
@@ -58,9 +59,14 @@ class Counter:
         self._every, self._log = every_s, log
         self._last = self._started = time.monotonic()
         self._last_read = 0
+        self._lock = threading.Lock()
 
     def count(self, read: int, undecodable: int) -> None:
         """Add a batch's counts; say how far the run is, at most every `every_s` seconds."""
+        with self._lock:  # the workers of a process are threads sharing this counter
+            self._count(read, undecodable)
+
+    def _count(self, read: int, undecodable: int) -> None:
         self.read += read
         self.undecodable += undecodable
         now = time.monotonic()
@@ -107,8 +113,9 @@ class EntityLogic(StatefulBatchLogic[Routed, list[RowDeltas], Entity]):
             entity, deltas = step(key, entity, record)
             out.extend(deltas)
         self._entity = entity
-        netted = net(out)
-        return ([by_row(netted)] if netted else []), False
+        if len(values) > 1:  # versions within one batch may cancel out
+            out = net(out)
+        return ([by_row(out)] if out else []), False
 
     def snapshot(self) -> Entity:
         assert self._entity is not None  # a logic exists once it was offered a record
@@ -131,6 +138,10 @@ class RowLogic(StatefulBatchLogic[RowDeltas, tuple[str, Change], Row]):
         return self._row
 
 
+def _value(kv: tuple[str, tuple[str, Change]]) -> tuple[str, Change]:
+    return kv[1]
+
+
 def build(source: Source[FleetBatch], sinks: FleetSinks, progress: Counter | None) -> Dataflow:
     """Wire the fleet dataflow between these edges."""
     flow = Dataflow(FLOW_ID)
@@ -145,5 +156,6 @@ def build(source: Source[FleetBatch], sinks: FleetSinks, progress: Counter | Non
     # Each item is already `(stage-2 key, deltas)`; the logic reads the key back.
     rows_in = cast(KeyedStream[RowDeltas], op.map("with-key", row_deltas, lambda kv: (kv[0], kv)))
     changes = op.stateful_batch("rows", rows_in, RowLogic)
-    op.output("tables", op.map("change", changes, lambda kv: kv[1]), sinks.tables)
+    keyed_changes: Stream[tuple[str, Change]] = op.map("change", changes, _value)
+    op.output("tables", keyed_changes, sinks.tables)
     return flow

@@ -41,6 +41,17 @@ def prepare_recovery_dir(argv: Sequence[str]) -> None:
     print(f"coldwake: initialised recovery directory {path}", file=sys.stderr)
 
 
+def committed_epoch(path: Path) -> int | None:
+    """The epoch a resume of `path` starts from: up to which every partition has
+    committed (Bytewax 0.21's recovery partitions are SQLite: table `commits`); None
+    when nothing was committed yet (a resume is then a fresh start)."""
+    commits: list[int] = []
+    for part in sorted(path.glob("part-*.sqlite3")):
+        with closing(sqlite3.connect(f"file:{part}?mode=ro", uri=True)) as db:
+            commits += [epoch for (epoch,) in db.execute("SELECT commit_epoch FROM commits")]
+    return min(commits) if commits else None
+
+
 def saved_state(path: Path, step_id: str, key: str) -> bytes | None:
     """The snapshot a resume of `path` would hand to step `step_id` for `key`, if any.
 
@@ -48,21 +59,16 @@ def saved_state(path: Path, step_id: str, key: str) -> bytes | None:
     epoch every partition is committed; `snaps` holds each step's pickled snapshots),
     so that `flows.vessel` can check a resume before Bytewax starts.
     """
-    parts = sorted(path.glob("part-*.sqlite3"))
-    if not parts:
+    resume_epoch = committed_epoch(path)
+    if resume_epoch is None:
         return None
-    commits: list[int] = []
     snaps: list[tuple[int, bytes | None]] = []
-    for part in parts:
+    for part in sorted(path.glob("part-*.sqlite3")):
         with closing(sqlite3.connect(f"file:{part}?mode=ro", uri=True)) as db:
-            commits += [epoch for (epoch,) in db.execute("SELECT commit_epoch FROM commits")]
             snaps += db.execute(
                 "SELECT snap_epoch, ser_change FROM snaps WHERE step_id = ? AND state_key = ?",
                 (step_id, key),
             ).fetchall()
-    if not commits:
-        return None
-    resume_epoch = min(commits)  # every partition has committed up to here
     usable = [(epoch, blob) for epoch, blob in snaps if epoch <= resume_epoch]
     if not usable:
         return None

@@ -50,7 +50,7 @@ class _FleetFilePartition(StatefulSourcePartition[FleetBatch, int]):
 class FleetFileSource(FixedPartitionedSource[FleetBatch, int]):
     """Replay `<topic>.jsonl` files; each is one partition, read in file order."""
 
-    def __init__(self, paths: tuple[Path, ...], batch_bytes: int = 1 << 20) -> None:
+    def __init__(self, paths: tuple[Path, ...], batch_bytes: int = 1 << 16) -> None:
         self._paths = {str(p): p for p in paths}
         self._batch_bytes = batch_bytes
 

@@ -114,9 +114,11 @@ def step(key: str, entity: Entity | None, record: Record) -> tuple[Entity, list[
         return entity, []  # the same record again
     new = _order(etype, record)
     out = _offers(etype, record)
-    if entity is None or new > entity.order:
-        if entity is not None:
-            out.extend(d.negated() for d in _contributions(etype, entity.record))
+    if entity is None:
+        out.extend(_contributions(etype, record))
+        return Entity(new, record), out  # nothing to cancel: no need to net
+    if new > entity.order:
+        out.extend(d.negated() for d in _contributions(etype, entity.record))
         out.extend(_contributions(etype, record))
         entity = Entity(new, record)
     return entity, net(out)

@@ -52,8 +52,15 @@ def _topic(vessel: str, suffix: str) -> str:
     return suffix if vessel == VESSELS[3] else f"{vessel}.{suffix}"  # one on stand-in topics
 
 
-def fleet_records(seed: int) -> list[tuple[str, bytes]]:
-    """A random fleet's vessel records, each once."""
+def container_ids(n: int) -> tuple[str, ...]:
+    """`n` valid container ids: the five of `CONTAINERS`, then `COLU0000001`…"""
+    extra = (f"COLU{serial:06d}" for serial in range(1, max(0, n - len(CONTAINERS)) + 1))
+    more = tuple(cid + str(iso6346_check_digit(cid)) for cid in extra)
+    return (CONTAINERS + more)[:n]
+
+
+def fleet_records(seed: int, containers: int = len(CONTAINERS)) -> list[tuple[str, bytes]]:
+    """A random fleet's vessel records, each once, for this many containers."""
     rng = random.Random(seed)
     out: list[tuple[str, bytes]] = []
     for v in VESSELS:
@@ -65,7 +72,7 @@ def fleet_records(seed: int) -> list[tuple[str, bytes]]:
             }
             fix |= {"lat": rng.uniform(-90, 90), "lon": rng.uniform(-180, 180), "sog_kn": 3.0}
             out.append((_topic(v, "vessel.position"), orjson.dumps(fix)))
-    for cid in CONTAINERS:
+    for cid in container_ids(containers):
         setpoint = rng.choice(SETPOINTS)
         aboard = rng.sample(VESSELS, 2)
         for _ in range(rng.randint(1, 3)):  # states, some on another vessel, some tied
@@ -179,7 +186,7 @@ class FleetRun:
 def run_fleet_in_memory(reads: list[FleetBatch], workers: int = 1) -> FleetRun:
     """Run the real fleet dataflow on these reads with in-memory sinks."""
     changes: list[tuple[str, Change]] = []
-    letters: list[tuple[str, list[tuple[str, bytes]]]] = []
+    letters: list[tuple[str, list[tuple[str, bytes]]]] = []  # (output, [(key, value)])
     sinks = FleetSinks(TestingSink(changes), TestingSink(letters))
     flow = build(TestingSource(reads), sinks, None)
     if workers == 1:

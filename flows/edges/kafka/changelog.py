@@ -1,0 +1,151 @@
+"""The fleet tables' changelogs: one compacted `fleet.*` topic per table, on the shore cluster.
+
+A row is published under its key (a tombstone when it is deleted), so the topic
+compacts to the table. Keys are partitioned like Java clients do (`murmur2_random`),
+so any Kafka Streams or Java consumer co-partitions with it and a key always lands
+on one partition. Publishing loses nothing: an idempotent, acks=all producer whose
+failed deliveries stop the run at the next `flush` (like the vessel's `KafkaSink`).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
+
+from flows.config import KafkaSettings
+from flows.edges.kafka.errors import KafkaUnavailableError, stop
+from flows.edges.kafka.sink import Deliveries
+from flows.fleet_core.names import TABLES
+
+#: Replicas of a fleet topic, capped by the cluster's size.
+REPLICATION_FACTOR: Final = 3
+#: With acks=all, a write needs this many replicas in sync (capped by the replicas).
+MIN_INSYNC_REPLICAS: Final = 2
+_POLL_EVERY: Final = 1000
+
+
+def ensure_fleet_topics(brokers: str, timeout_s: float, partitions: int = 4) -> None:
+    """Create the `fleet.*` topics that are missing, compacted; leave existing ones alone.
+
+    Raises:
+        KafkaUnavailableError: no broker answered, or a topic could not be created
+            (one line naming it and why).
+    """
+    admin = AdminClient(
+        {
+            "bootstrap.servers": brokers,
+            "log_level": 0,  # the one line below says it all
+            "socket.connection.setup.timeout.ms": int(timeout_s * 1000),
+        }
+    )
+    try:
+        metadata = admin.list_topics(timeout=timeout_s)
+    except KafkaException as exc:
+        raise KafkaUnavailableError(
+            f"no Kafka broker answered at {brokers} within {timeout_s:g} s ({exc.args[0]}); "
+            "check COLDWAKE_FLEET_BROKERS and that the shore cluster is up, or raise "
+            "COLDWAKE_KAFKA_TIMEOUT_S"
+        ) from None
+    missing = [t.topic for t in TABLES if t.topic not in metadata.topics]
+    if not missing:
+        return
+    replicas = min(REPLICATION_FACTOR, len(metadata.brokers))
+    config = {
+        "cleanup.policy": "compact",
+        "min.insync.replicas": str(min(MIN_INSYNC_REPLICAS, replicas)),
+    }
+    futures = admin.create_topics(
+        [NewTopic(name, partitions, replicas, config=config) for name in missing],
+        operation_timeout=timeout_s,
+        request_timeout=timeout_s,
+    )
+    for name, future in futures.items():
+        try:
+            future.result(timeout=timeout_s)
+        except KafkaException as exc:
+            # Another fleet process may have created it a moment ago: that is success.
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise KafkaUnavailableError(
+                    f"could not create {name} on {brokers}: {exc.args[0].str()}"
+                ) from None
+        except TimeoutError:
+            raise KafkaUnavailableError(
+                f"{name} was not created on {brokers} within {timeout_s:g} s; check the "
+                "shore cluster, or raise COLDWAKE_KAFKA_TIMEOUT_S"
+            ) from None
+
+
+class KafkaChangelog:
+    """Publishes fleet table rows to their compacted topics (`ensure_fleet_topics` first)."""
+
+    def __init__(self, cfg: KafkaSettings) -> None:
+        self._timeout = cfg.timeout_s
+        self._topics = {t.name: t.topic for t in TABLES}
+        self._deliveries = Deliveries()
+        self._queued = 0
+        self._closed = False
+        self._producer = Producer(
+            {
+                "bootstrap.servers": cfg.brokers,
+                "enable.idempotence": True,
+                "acks": "all",
+                # Java's partitioner: a key's partition is the same from any client.
+                "partitioner": "murmur2_random",
+                "log_level": 3,
+                "linger.ms": 20,
+                "compression.type": "lz4",
+                # A bounded queue is backpressure (produce waits for acks) instead of
+                # hundreds of MB of rows buffered in front of a slow cluster.
+                "queue.buffering.max.kbytes": 16384,
+                "queue.buffering.max.messages": 50_000,
+                # Give up on a message only after the flush timeout, never silently.
+                "delivery.timeout.ms": int(cfg.timeout_s * 1000),
+                "socket.connection.setup.timeout.ms": int(cfg.timeout_s * 1000),
+                **self._deliveries.config(),
+            }
+        )
+
+    def publish(self, table: str, key: str, value: bytes | None) -> None:
+        """Queue one row of `table` (None: a tombstone that deletes `key`)."""
+        topic = self._topics[table]
+        while True:
+            try:
+                self._producer.produce(topic, value, key.encode())
+                break
+            except BufferError:  # the local queue is full: wait for acks
+                self._producer.poll(0.05)
+        self._queued += 1
+        if self._queued % _POLL_EVERY == 0:
+            # Serve failure callbacks now and then, not once per row.
+            self._producer.poll(0)
+            self._check()
+
+    def flush(self) -> None:
+        """Wait for every queued row's acknowledgement; stop the run if one fails."""
+        remaining = self._producer.flush(self._timeout)
+        self._check()
+        if remaining:
+            stop(
+                f"{remaining} fleet table rows unacknowledged after {self._timeout:g} s; "
+                "the run stops here and, restarted with -r DIR, replays them from its last "
+                "snapshot; check the shore cluster, or raise COLDWAKE_KAFKA_TIMEOUT_S"
+            )
+
+    def close(self) -> None:
+        """Flush what is queued (rows are never dropped at the end of a run), then let go."""
+        if self._closed:
+            return
+        self.flush()
+        self._producer.close()  # nothing is left to wait for: this returns at once
+        self._closed = True
+
+    def _check(self) -> None:
+        if self._deliveries.failure is not None:
+            stop(
+                f"delivery failed ({self._deliveries.failure}); the run stops here and, "
+                "restarted with -r DIR, replays it from its last snapshot; check the shore "
+                "cluster, or raise COLDWAKE_KAFKA_TIMEOUT_S"
+            )
