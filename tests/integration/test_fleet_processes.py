@@ -152,3 +152,35 @@ def test_kill_9_of_one_process_then_a_resume_with_other_workers(tmp_path: Path) 
     assert "resuming" in log
     assert log.count("rolled back") == 8, log  # every shard rolls back to the snapshot
     assert _dumps(data) == expected
+
+
+@pytest.mark.parametrize(
+    ("settings", "line"),
+    [
+        (
+            {},
+            "coldwake: configuration error: COLDWAKE_FLEET_BROKERS is not set: the fleet flow "
+            "reads the shore cluster, e.g. COLDWAKE_FLEET_BROKERS=127.0.0.1:9192 (or set "
+            "COLDWAKE_INPUT=file:PATH)",
+        ),
+        (
+            {"fleet_brokers": "127.0.0.1:1", "kafka_timeout_s": "2"},
+            "coldwake: no Kafka broker answered at 127.0.0.1:1 within 2 s",
+        ),
+    ],
+)
+def test_a_bad_setting_or_a_dead_cluster_stops_the_job_with_one_line(
+    tmp_path: Path, settings: dict[str, str], line: str
+) -> None:
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "bytewax.run", "flows.fleet"],
+        cwd=ROOT,
+        env=flow_env(tmp_path, **settings),
+        capture_output=True,
+        timeout=60,
+    )
+    lines = done.stderr.decode().splitlines()
+    assert done.returncode == 2
+    assert len(lines) == 1 and lines[0].startswith(line), lines
+    assert time.monotonic() - started < 30
