@@ -41,6 +41,7 @@ class DetectLogic(StatefulLogic[Batch, Outputs, bytes]):
             self.state = DetectState(merge, Detector(th))
         else:
             self.state = pickle.loads(resume)
+            self.state.merge.resumed()
             log(f"resumed from the last snapshot: {self.state.detector.out.processed:,} records in")
         self._start = self.state.detector.out.processed
         self._was_finished = self.state.finished

@@ -189,6 +189,18 @@ class PartitionMerge:
             part.state = PartState.ENDED
         return self._release()
 
+    def resumed(self) -> None:
+        """A run resumes from this state: ended partitions may have more to say.
+
+        A partition that ended before the snapshot (a finished bounded run) would
+        otherwise hold nothing back, and the first partition to deliver new records
+        would release them all at once, moving the clock past everyone else. Every
+        source reports its end again, so an ended partition is active until it does.
+        """
+        for part in self._parts:
+            if part.state is PartState.ENDED:
+                part.state = PartState.ACTIVE
+
     @property
     def buffered(self) -> int:
         """Records waiting for the watermark."""

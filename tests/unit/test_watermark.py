@@ -140,3 +140,20 @@ def test_far_ahead_records_from_three_sources_are_a_jump() -> None:
     # The telemetry partition's time really jumped two days, so the fix of day one goes
     # before the jumped readings (were they noise, they would be keyed at day zero).
     assert [id(r) for r in out] == [id(r) for r in (r0, p1, j1, j2, j3)]
+
+
+def test_a_resumed_finished_run_holds_new_records_until_every_partition_speaks() -> None:
+    """A bounded run ended (every partition ENDED), then more input arrived and the
+    run resumes from its snapshot: a fix 8 h later must wait for the telemetry."""
+    merge = PartitionMerge()
+    for part in range(3):
+        merge.push(Batch(part, PARTS, [], PartState.ENDED))
+    merge.resumed()
+    later = records([fix(480)])
+    assert merge.push(Batch(0, PARTS, later)) == []
+    t0 = records([reading(470)])
+    assert merge.push(Batch(1, PARTS, t0)) == []
+    t1 = records([reading(475, container_id=OTHER)])
+    assert merge.push(Batch(2, PARTS, t1)) == [t0[0]]  # telemetry-1 may still send 470+
+    assert merge.push(Batch(1, PARTS, [], PartState.ENDED)) == [t1[0]]
+    assert merge.push(Batch(2, PARTS, [], PartState.ENDED)) == later
