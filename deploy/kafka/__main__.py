@@ -42,6 +42,19 @@ def _positive(text: str) -> int:
     return value
 
 
+def _vessels(text: str) -> int | list[str]:
+    """A number of vessels (named vessel1..vesselN), or their names, comma-separated."""
+    if text.isdigit():
+        return _positive(text)
+    names = text.split(",")
+    if not all(re.fullmatch(r"[A-Za-z0-9_-]+", n) for n in names) or len(set(names)) < len(names):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither a number nor distinct vessel names (letters, digits, - and "
+            "_; no dots: a name is the mirror prefix of its topics), e.g. IMO9536583,IMO9997658"
+        )
+    return names
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m deploy.kafka",
@@ -84,10 +97,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     sp.add_argument(
         "--vessels",
-        type=_positive,
+        type=_vessels,
         default=None,
-        help="N vessel clusters vessel1..vessel<N>, each mirrored ashore by its own "
-        "MirrorMaker 2 across a link proxy (default: one unmirrored 'vessel' cluster)",
+        help="N vessel clusters vessel1..vessel<N>, or named ones (e.g. the vessel ids "
+        "IMO9536583,IMO9997658, so that topics ashore are prefixed with them), each "
+        "mirrored ashore by its own MirrorMaker 2 across a link proxy (default: one "
+        "unmirrored 'vessel' cluster)",
     )
     sp.add_argument(
         "--vessel-nodes",

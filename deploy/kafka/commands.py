@@ -13,6 +13,7 @@ import contextlib
 import logging
 import signal
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
@@ -79,7 +80,7 @@ def up(
     telemetry_partitions: int = 6,
     position_partitions: int = 3,
     timeout: float = DEFAULT_UP_TIMEOUT_S,
-    vessels: int | None = None,
+    vessels: int | Sequence[str] | None = None,
     vessel_nodes: int = DEFAULT_VESSEL_NODES,
     mirror_raw: bool = False,
 ) -> UpResult:
@@ -100,7 +101,8 @@ def up(
         telemetry_partitions: Partitions of the telemetry topic.
         position_partitions: Partitions of the position topic.
         timeout: Seconds to wait for the clusters to serve requests.
-        vessels: Number of mirrored vessels; only used for a new directory.
+        vessels: Number of mirrored vessels (named ``vessel1``…), or their names (the
+            vessel ids, which become the mirror prefixes ashore); only for a new directory.
         vessel_nodes: Nodes per vessel cluster; only used for a new directory.
         mirror_raw: Mirror raw telemetry too; only used for a new directory.
 
@@ -121,7 +123,13 @@ def up(
             return UpResult(dep, already_running=True)
         if dep is None:
             lib = ensure_jars()
-            ids = None if vessels is None else [f"vessel{i}" for i in range(1, vessels + 1)]
+            ids = (
+                None
+                if vessels is None
+                else [f"vessel{i}" for i in range(1, vessels + 1)]
+                if isinstance(vessels, int)
+                else list(vessels)
+            )
             dep = plan(
                 home,
                 lib,

@@ -47,7 +47,10 @@ TOPICS = mirrored_topics(raw=False)
 GROWING = (POSITION, WINDOWS.topic, CONTAINER_STATE.topic)
 CUT, SENT = 0.4, 0.8  # vessel1's link goes down after 40 % of its records; both send 80 %
 CONTAINERS, HOURS = 60, 24.0
-SEEDS = {"vessel1": 11, "vessel2": 12}  # different seeds: different vessel and container ids
+#: The vessels, named after the ids their simulated voyages carry (seeds 11 and 12), so
+#: that the mirror prefix ashore is the vessel id, as in production.
+VESSEL1, VESSEL2 = "IMO9536583", "IMO9997658"
+SEEDS = {VESSEL1: 11, VESSEL2: 12}
 FLOW_TIMEOUT_S = 300.0
 CATCH_UP_TIMEOUT_S = 120.0
 
@@ -230,7 +233,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     home = tmp_path_factory.mktemp("fleet-kafka")
     try:
         started = time.monotonic()
-        dep = commands.up(home, vessels=2, vessel_nodes=1).deployment
+        dep = commands.up(home, vessels=list(SEEDS), vessel_nodes=1).deployment
         print(f"deployment up in {time.monotonic() - started:.1f} s")
         names = [v.name for v in dep.vessels]
         assert names == list(SEEDS), names
@@ -260,9 +263,9 @@ def _legs(vessel: str, tmp: Path) -> tuple[str, list[Path]]:
             obj = orjson.loads(line)
             if isinstance(obj, dict) and obj.get("type") == POSITION:
                 ids.add(obj["vessel_id"])
-    assert len(ids) == 1, f"{vessel}: the simulator's positions name {ids}"
+    assert ids == {vessel}, f"{vessel}: the simulator's positions name {ids}"
     cuts = [0, round(CUT * len(lines)), round(SENT * len(lines))]
-    if vessel != "vessel1":
+    if vessel != VESSEL1:
         cuts = [0, cuts[-1]]
     legs = []
     for i, (start, end) in enumerate(itertools.pairwise(cuts)):
@@ -295,22 +298,22 @@ def voyage(fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Voyage:
     print(f"shore caught up with both in {_wait_caught_up(fleet, list(fleet.vessels)):.1f} s")
 
     # vessel1's link goes down; its second leg runs and finishes offline.
-    at_cut = fleet.shore_copies("vessel1")
-    mirroring.set_link_mode(fleet.home, "vessel1", "down")
+    at_cut = fleet.shore_copies(VESSEL1)
+    mirroring.set_link_mode(fleet.home, VESSEL1, "down")
     started = time.monotonic()
-    produce_file(legs["vessel1"][1], fleet.vessels["vessel1"])
+    produce_file(legs[VESSEL1][1], fleet.vessels[VESSEL1])
     with _processes() as procs:
-        proc = _vessel_flow(procs, fleet, "vessel1", tmp)
+        proc = _vessel_flow(procs, fleet, VESSEL1, tmp)
         log = _finish(proc, "vessel1's vessel flow (second leg, link down)")
     assert "resuming from the recovery state" in log, log[-2000:]
     print(f"vessel1's second leg, link down: {time.monotonic() - started:.1f} s")
     time.sleep(5.0)  # MirrorMaker keeps trying meanwhile
-    held = fleet.shore_copies("vessel1")
-    vessel1_after = fleet.vessel_topics("vessel1")
-    [status] = [s for s in mirroring.mirror_status(fleet.home, ages=False) if s.vessel == "vessel1"]
+    held = fleet.shore_copies(VESSEL1)
+    vessel1_after = fleet.vessel_topics(VESSEL1)
+    [status] = [s for s in mirroring.mirror_status(fleet.home, ages=False) if s.vessel == VESSEL1]
     waiting = {t: sum(p.waiting for p in status.partitions if p.topic == t) for t in TOPICS}
 
-    mirroring.set_link_mode(fleet.home, "vessel1", "up")
+    mirroring.set_link_mode(fleet.home, VESSEL1, "up")
     catch_up_s = _wait_caught_up(fleet, list(fleet.vessels))
     print(f"link up: the shore caught up with vessel1's backlog in {catch_up_s:.1f} s")
     return Voyage(vessel_ids, at_cut, held, vessel1_after, waiting, catch_up_s)
@@ -376,9 +379,15 @@ def test_every_fleet_table_has_rows_and_both_vessels_are_in_it(
 ) -> None:
     for table in TABLES:
         assert shore_tables[table.name].count(b"\n") > 0, f"fleet table {table.name} is empty"
-    keys = {orjson.loads(line)["key"] for line in shore_tables[VESSELS.name].splitlines()}
-    for vessel, vessel_id in voyage.vessel_ids.items():
-        assert vessel_id in keys, f"{vessel} ({vessel_id}) has no row in vessels: {sorted(keys)}"
+    rows = {
+        obj["key"]: obj["value"]
+        for obj in map(orjson.loads, shore_tables[VESSELS.name].splitlines())
+    }
+    # Exactly the two vessels: their dead letters count under their own ids (the
+    # mirror prefix), not under a row of their own.
+    assert sorted(rows) == sorted(SEEDS), sorted(rows)
+    assert all(row["last_heard"] is not None for row in rows.values()), rows
+    assert sum(row["dead_letters"] for row in rows.values()) > 0, rows
 
 
 @pytest.mark.parametrize("table", [t.name for t in TABLES])
