@@ -27,7 +27,7 @@ from flows.fleet_core.names import DEAD_LETTERS_FILE, DEAD_LETTERS_OUT, TABLES, 
 from flows.fleet_dataflow import Counter, FleetSinks, build
 from flows.progress import log
 from flows.recovery import committed_epoch, prepare_recovery_dir, recovery_dir
-from flows.startup import check_data_dir
+from flows.startup import check_data_dir, first_process
 from state.fleet_sink import Changelog, FleetTableSink
 
 
@@ -70,17 +70,19 @@ def _fail(message: str) -> NoReturn:
 def main_flow() -> Dataflow:
     """Check settings, data dir and Kafka; build the flow."""
     argv = sys.argv
+    recovery = recovery_dir(argv)
+    resuming = recovery is not None and recovery.is_dir() and committed_epoch(recovery) is not None
     try:
         settings = load_fleet()
         check_data_dir(settings.data_dir)
         if settings.input.kind == "kafka":
-            ensure_fleet_topics(settings.kafka.brokers, settings.kafka.timeout_s)
+            # A fresh run's tables start empty, and so do their topics (process 0 only).
+            fresh = not resuming and first_process(argv)
+            ensure_fleet_topics(settings.kafka.brokers, settings.kafka.timeout_s, fresh=fresh)
     except ConfigError as exc:
         _fail(f"configuration error: {exc}")
     except KafkaUnavailableError as exc:
         _fail(str(exc))
-    recovery = recovery_dir(argv)
-    resuming = recovery is not None and committed_epoch(recovery) is not None
     prepare_recovery_dir(argv)
     log(describe_start(settings, resuming))
     return build(*edges(settings), Counter(settings.progress_s, log))

@@ -9,6 +9,7 @@ failed deliveries stop the run at the next `flush` (like the vessel's `KafkaSink
 
 from __future__ import annotations
 
+import time
 from typing import Final
 
 from confluent_kafka import KafkaError, KafkaException, Producer
@@ -27,8 +28,14 @@ MIN_INSYNC_REPLICAS: Final = 2
 _POLL_EVERY: Final = 1000
 
 
-def ensure_fleet_topics(brokers: str, timeout_s: float, partitions: int = 4) -> None:
+def ensure_fleet_topics(
+    brokers: str, timeout_s: float, partitions: int = 4, *, fresh: bool = False
+) -> None:
     """Create the `fleet.*` topics that are missing, compacted; leave existing ones alone.
+
+    With `fresh` (a run that starts afresh, not from a snapshot), delete them first:
+    the fresh run's tables start empty, and so must their changelogs, or rows of an
+    earlier run would stay in them for ever.
 
     Raises:
         KafkaUnavailableError: no broker answered, or a topic could not be created
@@ -49,6 +56,9 @@ def ensure_fleet_topics(brokers: str, timeout_s: float, partitions: int = 4) -> 
             "check COLDWAKE_FLEET_BROKERS and that the shore cluster is up, or raise "
             "COLDWAKE_KAFKA_TIMEOUT_S"
         ) from None
+    if fresh:
+        _delete([t.topic for t in TABLES if t.topic in metadata.topics], admin, timeout_s)
+        metadata = admin.list_topics(timeout=timeout_s)
     missing = [t.topic for t in TABLES if t.topic not in metadata.topics]
     if not missing:
         return
@@ -76,6 +86,50 @@ def ensure_fleet_topics(brokers: str, timeout_s: float, partitions: int = 4) -> 
                 f"{name} was not created on {brokers} within {timeout_s:g} s; check the "
                 "shore cluster, or raise COLDWAKE_KAFKA_TIMEOUT_S"
             ) from None
+    _wait_listed(missing, admin, timeout_s)
+
+
+def _wait_listed(topics: list[str], admin: AdminClient, timeout_s: float) -> None:
+    """Wait until every partition of new topics has a leader: until then a client may
+    still be told they do not exist (metadata reaches the brokers a moment later)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        listed = admin.list_topics(timeout=timeout_s).topics
+        if all(
+            t in listed
+            and listed[t].partitions
+            and all(p.leader >= 0 for p in listed[t].partitions.values())
+            for t in topics
+        ):
+            return
+        if time.monotonic() > deadline:
+            raise KafkaUnavailableError(
+                f"{', '.join(topics)} not ready {timeout_s:g} s after their creation; "
+                "check the shore cluster, or raise COLDWAKE_KAFKA_TIMEOUT_S"
+            )
+        time.sleep(0.1)
+
+
+def _delete(topics: list[str], admin: AdminClient, timeout_s: float) -> None:
+    """Delete topics and wait until the cluster no longer lists them."""
+    if not topics:
+        return
+    for name, future in admin.delete_topics(topics, operation_timeout=timeout_s).items():
+        try:
+            future.result(timeout=timeout_s)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                raise KafkaUnavailableError(
+                    f"could not delete {name} to start afresh: {exc.args[0].str()}"
+                ) from None
+    deadline = time.monotonic() + timeout_s
+    while set(topics) & set(admin.list_topics(timeout=timeout_s).topics):
+        if time.monotonic() > deadline:
+            raise KafkaUnavailableError(
+                f"{', '.join(topics)} still listed {timeout_s:g} s after their deletion; "
+                "check the shore cluster, or raise COLDWAKE_KAFKA_TIMEOUT_S"
+            )
+        time.sleep(0.1)
 
 
 class KafkaChangelog:
