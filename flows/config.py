@@ -142,6 +142,11 @@ def _output(text: str) -> OutputKind:
     return cast(OutputKind, text)
 
 
+def _port(text: str) -> int | None:
+    """A TCP port, or None when unset."""
+    return _integer(0, 65535)(text) if text else None
+
+
 def _text(text: str) -> str:
     return text
 
@@ -253,6 +258,13 @@ VARS: Final = (
     Var("COLDWAKE_PROGRESS_S", "5", _number(0.0, 3600.0),
         "seconds from 0 (none) to 3600, e.g. 5",
         "seconds between progress lines on stderr; `0` for none"),
+    Var("COLDWAKE_METRICS_PORT", "", _port, "a TCP port from 0 to 65535, e.g. 9464",
+        "serve Prometheus metrics at http://127.0.0.1:PORT/metrics (process i of a "
+        "multi-process run: PORT + i; 0: any free port); unset: no metrics server"),
+    # Read by the query API (python -m state.api), listed so that it is known.
+    Var("COLDWAKE_API_TOKEN", "", _text, "a long random string",
+        "query API: the bearer token every request must carry; required to bind an "
+        "address other than 127.0.0.1"),
     # Read by the Kafka launcher (python -m deploy.kafka), listed so that they are known.
     Var("COLDWAKE_KAFKA_CACHE", "", _text, "a directory path",
         "launcher: where Maven-fetched Kafka jars are kept (default: the user cache)"),
