@@ -138,6 +138,14 @@ class RowLogic(StatefulBatchLogic[RowDeltas, tuple[str, Change], Row]):
         return self._row
 
 
+def _combine(items: list[tuple[str, list[RowDeltas]]]) -> list[RowDeltas]:
+    """A worker's batch of stage-1 output, netted per row (a combiner): a vessel's row
+    touched by a thousand containers in one batch gets one message, not a thousand."""
+    if len(items) == 1:
+        return items[0][1]
+    return by_row(net(d for _, rows in items for _, deltas in rows for d in deltas))
+
+
 def _value(kv: tuple[str, tuple[str, Change]]) -> tuple[str, Change]:
     return kv[1]
 
@@ -152,7 +160,8 @@ def build(source: Source[FleetBatch], sinks: FleetSinks, progress: Counter | Non
     op.output("dead-letters-out", letters, sinks.dead_letters)
     entities = cast(KeyedStream[Routed], split.falses)
     changed = op.stateful_batch("entities", entities, EntityLogic)
-    row_deltas = cast(KeyedStream[list[Delta]], op.flat_map("deltas", changed, lambda kv: kv[1]))
+    # One message per row per batch, whatever the number of entities that touched it.
+    row_deltas = cast(KeyedStream[list[Delta]], op.flat_map_batch("deltas", changed, _combine))
     # Each item is already `(stage-2 key, deltas)`; the logic reads the key back.
     rows_in = cast(KeyedStream[RowDeltas], op.map("with-key", row_deltas, lambda kv: (kv[0], kv)))
     changes = op.stateful_batch("rows", rows_in, RowLogic)
