@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Final, Literal, NamedTuple
 
 from flows.fleet_core.names import CHILLED, FROZEN, WARM
-from flows.timestamps import US_PER_S, format_ts
+from flows.timestamps import US_PER_S, format_ts, parse_ts
 
 Op = Literal["sum", "set", "max"]
 SUM: Final[Op] = "sum"
@@ -101,6 +102,12 @@ def by_row(deltas: Iterable[Delta]) -> list[tuple[str, list[Delta]]]:
     for d in deltas:
         rows.setdefault(row_id(d.table, d.key), []).append(d)
     return list(rows.items())
+
+
+#: `flows.timestamps.parse_ts`, remembered: a fleet's records share their times (windows
+#: align to the quarter hour, a vessel's records to its clock), and a record's times
+#: are read several times on its way (routing, ordering, contributions).
+ts_us = lru_cache(maxsize=1 << 16)(parse_ts)
 
 
 # -- keys and their parts ----------------------------------------------------------

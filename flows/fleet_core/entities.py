@@ -61,7 +61,7 @@ from flows.fleet_core.names import (
     VESSELS,
     WINDOWS_IN,
 )
-from flows.timestamps import format_ts, parse_ts
+from flows.timestamps import format_ts
 
 ALERT: Final = "alert"
 WINDOW: Final = "window"
@@ -91,7 +91,7 @@ def routes(record: Record) -> list[str]:
     if kind == ALERTS_IN and isinstance(v, AlertRecord):
         return [f"{ALERT}|{v.alert_id}"]
     if kind == WINDOWS_IN and isinstance(v, WindowRecord):
-        start = parse_ts(v.window_start)
+        start = f.ts_us(v.window_start)
         return [
             f"{WINDOW}|{record.origin}|{v.container_id}|{start}",
             f"{LATEST_WINDOW}|{v.container_id}",
@@ -131,9 +131,9 @@ def _order(etype: str, record: Record) -> Order:
     if etype == WINDOW and isinstance(v, WindowRecord):
         return (v.revision, digest)
     if etype == LATEST_WINDOW and isinstance(v, WindowRecord):
-        return (parse_ts(v.window_start), v.revision, digest)
+        return (f.ts_us(v.window_start), v.revision, digest)
     if etype == STATE and isinstance(v, StateRow):
-        return (parse_ts(v.ts), digest)
+        return (f.ts_us(v.ts), digest)
     if etype == FIX and isinstance(v, Position):
         return (v.ts, digest)
     return (digest,)  # late and dead letters: the first arrival stays
@@ -143,11 +143,11 @@ def _offers(etype: str, record: Record) -> list[Delta]:
     """The MAX deltas of a record: its event time, and a fix's position."""
     v, vessel = record.value, record.vessel_id
     if etype == ALERT and isinstance(v, AlertRecord):
-        ts = max(parse_ts(v.opened_at), parse_ts(v.closed_at or v.opened_at))
+        ts = max(f.ts_us(v.opened_at), f.ts_us(v.closed_at or v.opened_at))
     elif etype == WINDOW and isinstance(v, WindowRecord):
-        ts = parse_ts(v.window_start)
+        ts = f.ts_us(v.window_start)
     elif etype == STATE and isinstance(v, StateRow):
-        ts = parse_ts(v.ts)
+        ts = f.ts_us(v.ts)
     elif etype == FIX and isinstance(v, Position):
         fix = orjson.dumps(
             {
@@ -216,7 +216,7 @@ def _alert(a: AlertRecord) -> list[Delta]:
         out.append(Delta(OPEN_ALERTS.name, a.alert_id, SET, f.ROW, open_alert_row(a), 1))
         out.append(Delta(VESSELS.name, a.vessel_id, SUM, f.OPEN_BY_KIND, a.kind, 1))
     if a.state != RETRACTED and a.lat is not None and a.lon is not None:
-        key = f.grid_key(f.hour_of(parse_ts(a.started_at)), f.cell(a.lat, a.lon))
+        key = f.grid_key(f.hour_of(f.ts_us(a.started_at)), f.cell(a.lat, a.lon))
         out.append(Delta(GRID.name, key, SUM, f.ALERTS_BY_KIND, a.kind, 1))
         if is_open:
             out.append(Delta(GRID.name, key, SUM, f.OPEN_BY_KIND, a.kind, 1))
@@ -224,13 +224,13 @@ def _alert(a: AlertRecord) -> list[Delta]:
 
 
 def _window(w: WindowRecord) -> list[Delta]:
-    start = parse_ts(w.window_start)
+    start = f.ts_us(w.window_start)
     hour = f.hour_of(start)
     cid, n, bad = w.container_id, w.count, w.out_of_range
     cargo = f.cargo_key(hour, f.band(w.setpoint_c))
     hourly = f.hourly_key(w.vessel_id, hour)
     deviation = (f.milli(w.temp_mean) - f.milli(w.setpoint_c)) * n
-    minutes = (parse_ts(w.window_end) - start) // f.US_PER_MIN
+    minutes = (f.ts_us(w.window_end) - start) // f.US_PER_MIN
     out = [
         Delta(CARGO.name, cargo, SET, f.CONTAINERS, cid, 1),
         Delta(CARGO.name, cargo, SUM, f.WINDOWS, "", 1),
