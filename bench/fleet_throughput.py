@@ -188,8 +188,9 @@ def run_timed(cmds: list[list[str]], env: dict[str, str], seconds: float, total:
                     sys.exit(f"no progress line in 600 s from {' '.join(cmds[0])}")
                 continue
             after = min(firsts) + seconds
-            ready = (p.exited is not None or p.lines[-1][0] >= after for p in procs if p.lines)
-            if all(ready) or time.monotonic() > after + seconds:
+            if all(p.exited is not None or (p.lines and p.lines[-1][0] >= after) for p in procs):
+                break
+            if time.monotonic() > after + seconds:  # a process that stopped logging
                 break
     finally:
         load = os.getloadavg()[0]
@@ -247,6 +248,23 @@ def bare(backlog: Backlog, work: Path, workers: int, seconds: float) -> Measured
     return run_timed([cmd], {**os.environ, "PYTHONPATH": f"{work}:{ROOT}"}, seconds, backlog.total)
 
 
+def code_version() -> str:
+    """The commit measured, and whether `flows/` or `state/` had local changes."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, check=True)
+        return done.stdout.decode().strip()
+
+    try:
+        head, dirty = (
+            git("rev-parse", "--short", "HEAD"),
+            git("status", "--porcelain", "flows", "state"),
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (no git)"
+    return head + (" + local changes in flows/ or state/" if dirty else "")
+
+
 def row(what: str, m: Measured, total: int, note: str = "") -> str:
     """One line of the table."""
     rate = "n/a" if m.rate is None else f"{m.rate:,.0f}"
@@ -287,6 +305,7 @@ def main() -> None:
         flush=True,
     )
 
+    code = code_version()
     work = Path(tempfile.mkdtemp(prefix="coldwake-fbench-"))
     runs: list[tuple[str, Measured]] = []
 
@@ -327,7 +346,8 @@ def main() -> None:
         print(row(what, m, backlog.total, notes.get(what, "")))
     print(
         f"\n{os.cpu_count()} CPUs; load = 1-minute load average at the stop (other work on "
-        f"the machine slows every figure); {time.perf_counter() - began:.0f} s in all"
+        f"the machine slows every figure); {time.perf_counter() - began:.0f} s in all; "
+        f"code {code}"
     )
 
 

@@ -10,6 +10,7 @@ from typing import Final
 
 from bytewax.operators import StatefulLogic
 
+from flows import metrics
 from flows.config import Settings
 from flows.progress import Progress, log
 from flows.rules.clock import MINUTE
@@ -48,6 +49,8 @@ class DetectLogic(StatefulLogic[Batch, Outputs, bytes]):
         self._summarised = False
         self._progress = Progress(settings, self._start)
         self._rows_at = time.monotonic()
+        self._meter = metrics.VesselMeter(self.state.detector, self.state.merge)
+        self._snapshot_timer = metrics.snapshot_timer("detect")
 
     def on_item(self, value: Batch) -> tuple[list[Outputs], bool]:
         state = self.state
@@ -56,6 +59,7 @@ class DetectLogic(StatefulLogic[Batch, Outputs, bytes]):
             self._finish()
         self._progress.maybe_report(state.detector, state.merge)
         now = time.monotonic()
+        self._meter.maybe_update(now, state.detector, state.merge)
         rows = state.finished or now - self._rows_at >= TABLE_INTERVAL_S
         if rows:
             self._rows_at = now
@@ -79,7 +83,8 @@ class DetectLogic(StatefulLogic[Batch, Outputs, bytes]):
 
     def snapshot(self) -> bytes:
         # Pickled now, so later mutation cannot leak into the snapshot.
-        return pickle.dumps(self.state, protocol=pickle.HIGHEST_PROTOCOL)
+        with self._snapshot_timer.time():
+            return pickle.dumps(self.state, protocol=pickle.HIGHEST_PROTOCOL)
 
     def _finish(self) -> None:
         """The input ended: once per execution, close what the end closes and sum up."""
@@ -96,3 +101,4 @@ class DetectLogic(StatefulLogic[Batch, Outputs, bytes]):
         state.finished = True
         state.detector.end_of_input()
         self._progress.summary(state.detector)
+        self._meter.update(state.detector, state.merge)  # the metrics end equal to the summary

@@ -25,9 +25,10 @@ from flows.edges.kafka.fleet_source import FleetKafkaSource
 from flows.fleet_config import FleetSettings, load_fleet
 from flows.fleet_core.names import DEAD_LETTERS_FILE, DEAD_LETTERS_OUT, TABLES, FleetBatch
 from flows.fleet_dataflow import Counter, FleetSinks, build
+from flows.metrics import start as start_metrics
 from flows.progress import log
 from flows.recovery import committed_epoch, prepare_recovery_dir, recovery_dir
-from flows.startup import check_data_dir, first_process
+from flows.startup import check_data_dir, first_process, process_id
 from state.fleet_sink import Changelog, FleetTableSink
 
 
@@ -79,6 +80,7 @@ def main_flow() -> Dataflow:
             # A fresh run's tables start empty, and so do their topics (process 0 only).
             fresh = not resuming and first_process(argv)
             ensure_fleet_topics(settings.kafka.brokers, settings.kafka.timeout_s, fresh=fresh)
+        start_metrics("fleet", process_id(argv))
     except ConfigError as exc:
         _fail(f"configuration error: {exc}")
     except KafkaUnavailableError as exc:

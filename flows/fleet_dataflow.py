@@ -25,6 +25,7 @@ from bytewax.inputs import Source
 from bytewax.operators import KeyedStream, StatefulBatchLogic
 from bytewax.outputs import Sink
 
+from flows import metrics
 from flows.contract import Keyed
 from flows.events import DeadLetter
 from flows.fleet_core.deltas import Delta, by_row, net, split_row_id
@@ -93,6 +94,7 @@ def _decoder(counter: Counter | None) -> Callable[[FleetBatch], list[tuple[str, 
                 out.append(("", orjson.dumps(letter.to_json())))
                 continue
             out.extend((key, (key, record)) for key in routes(record))
+        metrics.fleet_decoded(len(batch), bad)
         if counter is not None:
             counter.count(len(batch), bad)
         return out
@@ -100,22 +102,21 @@ def _decoder(counter: Counter | None) -> Callable[[FleetBatch], list[tuple[str, 
     return decode_batch
 
 
-class EntityLogic(StatefulBatchLogic[Routed, list[RowDeltas], Entity]):
-    """Stage 1 for one entity: its latest version; emits the rows' deltas of a change."""
+class EntityLogic(StatefulBatchLogic[Routed, list[Delta], Entity]):
+    """Stage 1 for one entity: its latest version; emits the deltas of a change (the
+    combiner that follows groups them by row)."""
 
     def __init__(self, resume: Entity | None) -> None:
         self._entity = resume
 
-    def on_batch(self, values: list[Routed]) -> tuple[Iterable[list[RowDeltas]], bool]:
+    def on_batch(self, values: list[Routed]) -> tuple[Iterable[list[Delta]], bool]:
         out: list[Delta] = []
         entity = self._entity
         for key, record in values:
             entity, deltas = step(key, entity, record)
             out.extend(deltas)
         self._entity = entity
-        if len(values) > 1:  # versions within one batch may cancel out
-            out = net(out)
-        return ([by_row(out)] if out else []), False
+        return ([out] if out else []), False
 
     def snapshot(self) -> Entity:
         assert self._entity is not None  # a logic exists once it was offered a record
@@ -138,12 +139,13 @@ class RowLogic(StatefulBatchLogic[RowDeltas, tuple[str, Change], Row]):
         return self._row
 
 
-def _combine(items: list[tuple[str, list[RowDeltas]]]) -> list[RowDeltas]:
-    """A worker's batch of stage-1 output, netted per row (a combiner): a vessel's row
-    touched by a thousand containers in one batch gets one message, not a thousand."""
+def _combine(items: list[tuple[str, list[Delta]]]) -> list[RowDeltas]:
+    """A worker's batch of stage-1 output, netted and grouped per row (a combiner): a
+    vessel's row touched by a thousand containers in one batch gets one message, not a
+    thousand, and never half of one change (`deltas.by_row`)."""
     if len(items) == 1:
-        return items[0][1]
-    return by_row(net(d for _, rows in items for _, deltas in rows for d in deltas))
+        return by_row(items[0][1])
+    return by_row(net(d for _, deltas in items for d in deltas))
 
 
 def _value(kv: tuple[str, tuple[str, Change]]) -> tuple[str, Change]:

@@ -6,7 +6,7 @@ import os
 import pickle
 import sqlite3
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import closing
 from pathlib import Path
 
@@ -42,38 +42,84 @@ def prepare_recovery_dir(argv: Sequence[str]) -> None:
 
 
 def committed_epoch(path: Path) -> int | None:
-    """The epoch a resume of `path` starts from: up to which every partition has
-    committed (Bytewax 0.21's recovery partitions are SQLite: table `commits`); None
-    when nothing was committed yet (a resume is then a fresh start)."""
+    """The epoch up to which every partition of `path` has committed (Bytewax 0.21's
+    recovery partitions are SQLite: table `commits`); None when nothing was committed
+    yet (a resume is then a fresh start)."""
     commits: list[int] = []
-    for part in sorted(path.glob("part-*.sqlite3")):
-        with closing(sqlite3.connect(f"file:{part}?mode=ro", uri=True)) as db:
+    for part in _partitions(path):
+        with part as db:
             commits += [epoch for (epoch,) in db.execute("SELECT commit_epoch FROM commits")]
     return min(commits) if commits else None
 
 
-def saved_state(path: Path, step_id: str, key: str) -> bytes | None:
-    """The snapshot a resume of `path` would hand to step `step_id` for `key`, if any.
+def resume_epoch(path: Path) -> int | None:
+    """The epoch a resume of `path` starts at, worked out as Bytewax 0.21 does; None
+    before any execution.
 
-    Read from Bytewax 0.21's recovery partitions (SQLite: `commits` says up to which
-    epoch every partition is committed; `snaps` holds each step's pickled snapshots),
-    so that `flows.vessel` can check a resume before Bytewax starts.
+    Each worker of the latest execution is at the greater of its recorded frontier and
+    that execution's own resume epoch; the run resumes at the least of them and hands
+    every step the latest snapshot from *before* that epoch (which may be newer than
+    `committed_epoch`: Bytewax garbage-collects, but does not resume from, commits).
     """
-    resume_epoch = committed_epoch(path)
-    if resume_epoch is None:
+    executions: list[tuple[int, int, int]] = []
+    fronts: list[tuple[int, int, int]] = []
+    for part in _partitions(path):
+        with part as db:
+            executions += db.execute("SELECT ex_num, worker_count, resume_epoch FROM exs")
+            fronts += db.execute("SELECT ex_num, worker_index, worker_frontier FROM fronts")
+    if not executions:
         return None
-    snaps: list[tuple[int, bytes | None]] = []
-    for part in sorted(path.glob("part-*.sqlite3")):
-        with closing(sqlite3.connect(f"file:{part}?mode=ro", uri=True)) as db:
-            snaps += db.execute(
-                "SELECT snap_epoch, ser_change FROM snaps WHERE step_id = ? AND state_key = ?",
-                (step_id, key),
-            ).fetchall()
-    usable = [(epoch, blob) for epoch, blob in snaps if epoch <= resume_epoch]
-    if not usable:
+    last = max(ex for ex, _, _ in executions)
+    frontier: dict[int, int] = {}
+    for ex, count, epoch in executions:
+        if ex == last:
+            for worker in range(count):
+                frontier[worker] = max(frontier.get(worker, epoch), epoch)
+    for ex, worker, epoch in fronts:
+        if ex == last:
+            frontier[worker] = max(frontier.get(worker, epoch), epoch)
+    return min(frontier.values())
+
+
+def saved_snapshots(path: Path, step_id: str, key: str | None = None) -> dict[str, bytes | None]:
+    """The snapshots a resume of `path` would hand to step `step_id`: state key -> pickle.
+
+    Read from Bytewax 0.21's recovery partitions (SQLite table `snaps`, spread over
+    every partition): each key's latest snapshot before `resume_epoch`. A `None` value
+    is a discarded state (the key holds nothing); only `key` when it is given. Empty
+    before any execution.
+    """
+    epoch = resume_epoch(path)
+    if epoch is None:
+        return {}
+    query = (
+        "SELECT state_key, snap_epoch, ser_change FROM snaps WHERE step_id = ? AND snap_epoch < ?"
+    )
+    args: tuple[str | int, ...] = (step_id, epoch)
+    if key is not None:
+        query += " AND state_key = ?"
+        args += (key,)
+    latest: dict[str, tuple[int, bytes | None]] = {}
+    for part in _partitions(path):
+        with part as db:
+            for state_key, snap_epoch, blob in db.execute(query, args):
+                if state_key not in latest or snap_epoch > latest[state_key][0]:
+                    latest[state_key] = (snap_epoch, blob)
+    return {state_key: blob for state_key, (_, blob) in latest.items()}
+
+
+def saved_state(path: Path, step_id: str, key: str) -> bytes | None:
+    """The snapshot a resume of `path` would hand to step `step_id` for `key`, if it is
+    bytes (the detect step pickles its own state), so that `flows.vessel` can check a
+    resume before Bytewax starts."""
+    blob = saved_snapshots(path, step_id, key).get(key)
+    if blob is None:  # never snapshotted, or discarded
         return None
-    found = max(usable, key=lambda snap: snap[0])
-    if found[1] is None:  # the state was discarded
-        return None
-    state = pickle.loads(found[1])
+    state = pickle.loads(blob)
     return state if isinstance(state, bytes) else None
+
+
+def _partitions(path: Path) -> Iterator[closing[sqlite3.Connection]]:
+    """Each recovery partition of `path`, opened read-only (the flow may be writing it)."""
+    for part in sorted(path.glob("part-*.sqlite3")):
+        yield closing(sqlite3.connect(f"file:{part}?mode=ro", uri=True))

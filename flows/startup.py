@@ -97,9 +97,19 @@ def start_fresh(settings: Settings) -> None:
         raise ConfigError(f"COLDWAKE_DATA_DIR: {exc}") from None
 
 
-def first_process(argv: Sequence[str]) -> bool:
-    """Whether this is process 0 of a (possibly multi-process) run: it prepares the data dir."""
+def process_id(argv: Sequence[str]) -> int:
+    """This process's `-i/--process-id` (or Bytewax's `BYTEWAX_PROCESS_ID`); 0 if alone."""
+    given = os.environ.get("BYTEWAX_PROCESS_ID", "0")
     for i, arg in enumerate(argv):
         if arg in ("-i", "--process-id") and i + 1 < len(argv):
-            return argv[i + 1] == "0"
-    return os.environ.get("BYTEWAX_PROCESS_ID", "0") == "0"
+            given = argv[i + 1]
+            break
+    try:
+        return int(given)
+    except ValueError:
+        return 0  # Bytewax refuses it at its own start, with its own message
+
+
+def first_process(argv: Sequence[str]) -> bool:
+    """Whether this is process 0 of a (possibly multi-process) run: it prepares the data dir."""
+    return process_id(argv) == 0

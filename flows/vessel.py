@@ -23,9 +23,17 @@ from flows.edges.kafka.sink import KafkaSink
 from flows.edges.kafka.source import KafkaSource
 from flows.edges.sim import SimSource
 from flows.lines import Lines
+from flows.metrics import start as start_metrics
 from flows.progress import describe_start, log
 from flows.recovery import prepare_recovery_dir
-from flows.startup import check_data_dir, check_resume, first_process, resumed_state, start_fresh
+from flows.startup import (
+    check_data_dir,
+    check_resume,
+    first_process,
+    process_id,
+    resumed_state,
+    start_fresh,
+)
 from state.sink import TableSink
 
 
@@ -61,6 +69,7 @@ def main_flow() -> Dataflow:
         elif first_process(argv):
             start_fresh(settings)
         preflight(settings)
+        start_metrics("vessel", process_id(argv))
     except ConfigError as exc:
         _fail(f"configuration error: {exc}")
     except KafkaUnavailableError as exc:

@@ -12,13 +12,25 @@ from typing import Final, cast
 from rocksdict import Rdict, ReadOptions
 
 from flows.fleet_core.names import SHARDS, TABLE_NAMES, shard_of
-from state.fleet_store import SHARD_NAMES, data_key, fleet_dir, table_prefix
-from state.reader import Secondary, database_identity
-from state.table import DATA_CF, KEY_END, Closable, StoreError, cf_options, db_options, new_cache
+from state.fleet_layout import SHARD_NAMES, data_key, decode_shard_position, fleet_dir, table_prefix
+from state.reader import Secondary, database_identity, lookup
+from state.table import (
+    DATA_CF,
+    KEY_END,
+    META_CF,
+    META_POSITION,
+    Closable,
+    StoreError,
+    cf_options,
+    db_options,
+    new_cache,
+)
 
 __all__ = ["FleetReader"]
 
 _WHAT: Final = "the fleet store shard"
+#: RocksDB's word for a column family the writer has not created yet.
+_CREATING: Final = "Column family not found"
 
 
 class FleetReader(Closable):
@@ -47,6 +59,7 @@ class FleetReader(Closable):
         self._cache = new_cache()
         self._shards: list[Secondary | None] = [None] * SHARDS
         self._data: list[Rdict | None] = [None] * SHARDS
+        self._meta: list[Rdict | None] = [None] * SHARDS
         self._closed = False
         try:
             self._open_new()
@@ -84,6 +97,19 @@ class FleetReader(Closable):
             )
         return counts
 
+    def position(self) -> int:
+        """Return the sum of every shard's change counter (0 for a shard not there yet).
+
+        Each shard's counter moves with its rows, in one batch, and never goes back,
+        so the sum only grows from one `refresh()` to the next.
+        """
+        self._live()
+        return sum(
+            decode_shard_position(lookup(meta, META_POSITION), self._dir / SHARD_NAMES[index])
+            for index, meta in enumerate(self._meta)
+            if meta is not None
+        )
+
     def get(self, table: str, key: str) -> bytes | None:
         """Return the JSON bytes of one row of `table`, or `None`.
 
@@ -95,8 +121,7 @@ class FleetReader(Closable):
         data = self._data[shard_of(key)]
         if data is None:
             return None
-        value: bytes | None = data.get(data_key(table, key))
-        return value
+        return lookup(data, data_key(table, key))
 
     def rows(
         self, table: str, prefix: str = "", after: str | None = None, limit: int | None = None
@@ -139,6 +164,7 @@ class FleetReader(Closable):
         self._closed = True
         # Column family handles keep RocksDB open: drop them before closing.
         self._data = [None] * SHARDS
+        self._meta = [None] * SHARDS
         shards, self._shards = self._shards, [None] * SHARDS
         for shard in shards:
             if shard is not None:
@@ -161,18 +187,26 @@ class FleetReader(Closable):
             identity = database_identity(path)
             if identity is None:
                 continue
-            shard = Secondary(
-                path,
-                identity,
-                db_options(self._cache, writer=False),
-                # Only `data`: readers need neither the generation nor the undo
-                # log, and a secondary replays the WAL of the families it opens.
-                {DATA_CF: cf_options(self._cache)},
-                what=_WHAT,
-                hint="check that the path is the fleet flow's store (DATA_DIR/state/fleet)",
-            )
+            try:
+                shard = Secondary(
+                    path,
+                    identity,
+                    db_options(self._cache, writer=False),
+                    # Not `undo`: readers need no undo log, and a secondary replays
+                    # the WAL of every family it opens (`meta`'s is a few bytes a batch).
+                    {DATA_CF: cf_options(self._cache), META_CF: cf_options(self._cache)},
+                    what=_WHAT,
+                    hint="check that the path is the fleet flow's store (DATA_DIR/state/fleet)",
+                )
+            except StoreError as exc:
+                # A writer creating the shard writes CURRENT before its column
+                # families: not there yet, like a shard without CURRENT.
+                if _CREATING in str(exc.__cause__):
+                    continue
+                raise
             self._shards[index] = shard
             self._data[index] = shard.live().get_column_family(DATA_CF)
+            self._meta[index] = shard.live().get_column_family(META_CF)
 
     def _live(self) -> None:
         if self._closed:

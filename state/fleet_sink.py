@@ -16,9 +16,11 @@ from typing import Protocol
 
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 
+from flows import metrics
 from flows.fleet_core.names import shard_of
 from flows.fleet_core.tables import Change
-from state.fleet_store import SHARD_NAMES, ShardWriter, shard_path
+from state.fleet_layout import SHARD_NAMES, shard_path
+from state.fleet_store import ShardWriter
 
 __all__ = ["Changelog", "FleetTableSink"]
 
@@ -40,17 +42,20 @@ class _FleetPartition(StatefulSinkPartition[Change, int | None]):
     def __init__(self, writer: ShardWriter, changelog: Changelog | None) -> None:
         self._writer = writer
         self._changelog = changelog
+        self._snapshot_timer = metrics.snapshot_timer("tables")
 
     def write_batch(self, values: list[Change]) -> None:
         self._writer.apply(values)
         _publish(self._changelog, values)
+        metrics.table_changes(values)
 
     def snapshot(self) -> int | None:
         # Both must hold the epoch before Bytewax may commit it: the changelog
         # is flushed here, the shard syncs its WAL in its own snapshot().
-        if self._changelog is not None:
-            self._changelog.flush()
-        return self._writer.snapshot()
+        with self._snapshot_timer.time():
+            if self._changelog is not None:
+                self._changelog.flush()
+            return self._writer.snapshot()
 
     def close(self) -> None:
         try:
@@ -102,6 +107,7 @@ class FleetTableSink(FixedPartitionedSink[Change, int | None]):
                 restored: list[Change] = []
             else:
                 restored = writer.rollback(resume_state)
+                metrics.rolled_back(len(restored))
                 # Say it: a person reading the log of a resume wants to know.
                 print(
                     f"coldwake: {for_part}: rolled back {len(restored):,} rows written "

@@ -6,7 +6,8 @@ three column families:
 
 * `data`: table name + 0x00 + row key (UTF-8) -> the row's JSON bytes, as encoded.
 * `meta`: `generation`, the one being written; `pruned`, the last generation
-  whose undo entries were dropped.
+  whose undo entries were dropped; `position`, +1 per batch, rollback and reset
+  (in their WriteBatch), never going back: what `FleetReader.position` sums.
 * `undo`: generation (8 bytes, big-endian) + data key -> 0x01 + the value the key
   held before that generation's first write to it, or 0x00 if it had none.
 
@@ -21,100 +22,39 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Final, cast
+from typing import cast
 
-from rocksdict import AccessType, Cache, ColumnFamily, Options, Rdict, WriteBatch
+from rocksdict import AccessType, ColumnFamily, Rdict, WriteBatch
 
-from flows.contract import STATE_DIR
-from flows.fleet_core.names import SHARDS
 from flows.fleet_core.tables import Change
+from state.fleet_layout import (
+    ABSENT,
+    GEN_BYTES,
+    KEEP,
+    META_GENERATION,
+    META_PRUNED,
+    PRESENT,
+    UNDO_CF,
+    UNDO_END,
+    WHAT,
+    data_key,
+    decode_meta,
+    decode_shard_position,
+    encode_generation,
+    fleet_column_families,
+    split_data_key,
+)
 from state.table import (
     DATA_CF,
     KEY_END,
     META_CF,
-    MIB,
+    META_POSITION,
     Closable,
     StoreError,
-    cf_options,
     db_options,
+    encode_position,
     new_cache,
 )
-
-FLEET_DIR: Final = "fleet"
-#: The sink's partition names, one per shard; sorted, so Bytewax's wrapped
-#: indexing of `shard_of(key)` into them picks shard `shard_of(key)`.
-SHARD_NAMES: Final = tuple(f"shard-{shard:02d}" for shard in range(SHARDS))
-
-UNDO_CF: Final = "undo"
-META_GENERATION: Final = b"generation"
-META_PRUNED: Final = b"pruned"
-
-#: Generations of undo log kept behind the one last snapshotted: how many epochs
-#: Bytewax's committed snapshot may lag the last snapshot and still resume.
-KEEP: Final = 16
-
-_SEP: Final = b"\x00"
-_ABSENT: Final = b"\x00"
-_PRESENT: Final = b"\x01"
-_GEN_BYTES: Final = 8
-# Above every undo key: the generation's 8 bytes, then a data key, whose first
-# byte (of a UTF-8 table name) is never 0xFF.
-_UNDO_END: Final = b"\xff" * (_GEN_BYTES + 1)
-
-_WHAT: Final = "the fleet store shard"
-
-
-def fleet_dir(data_dir: Path) -> Path:
-    """Return where the fleet tables' shards live inside a data dir."""
-    return data_dir / STATE_DIR / FLEET_DIR
-
-
-def shard_path(data_dir: Path, shard: int) -> Path:
-    """Return the directory of shard `shard` (0 .. SHARDS-1) inside a data dir."""
-    if not 0 <= shard < SHARDS:
-        raise ValueError(f"shard must be in 0..{SHARDS - 1}, got {shard}")
-    return fleet_dir(data_dir) / SHARD_NAMES[shard]
-
-
-def table_prefix(table: str) -> bytes:
-    """Return the prefix of every data key of `table`."""
-    return table.encode() + _SEP
-
-
-def data_key(table: str, key: str) -> bytes:
-    """Return the `data` column family's key of one row."""
-    return table.encode() + _SEP + key.encode()
-
-
-def split_data_key(raw: bytes) -> tuple[str, str]:
-    """Return `(table, row key)` of a `data` column family key."""
-    table, _, key = raw.partition(_SEP)
-    return table.decode(), key.decode()
-
-
-def fleet_column_families(cache: Cache) -> dict[str, Options]:
-    """Return the column families of a shard (readers may open a subset)."""
-    # Eight shards of three families each: the vessel table's 2 x 8 MiB memtables
-    # per family would add up to 384 MiB; 2 x 2 MiB keeps a fleet process small.
-    families = {name: cf_options(cache) for name in (DATA_CF, META_CF, UNDO_CF)}
-    for opts in families.values():
-        opts.set_write_buffer_size(2 * MIB)
-    return families
-
-
-def _encode_generation(generation: int) -> bytes:
-    return generation.to_bytes(_GEN_BYTES, "big", signed=False)
-
-
-def _decode_meta(raw: object, name: str, path: Path) -> int | None:
-    if raw is None:
-        return None
-    if not isinstance(raw, bytes) or len(raw) != _GEN_BYTES:
-        raise StoreError(
-            f"{_WHAT} at {path} has a malformed {name} {raw!r}; delete the fleet store "
-            "and the recovery directory and run the fleet flow again to rebuild it"
-        )
-    return int.from_bytes(raw, "big", signed=False)
 
 
 class ShardWriter(Closable):
@@ -157,9 +97,10 @@ class ShardWriter(Closable):
         self._data: Rdict | None = db.get_column_family(DATA_CF)
         self._undo: Rdict | None = db.get_column_family(UNDO_CF)
         meta = db.get_column_family(META_CF)
-        self._generation = _decode_meta(meta.get(META_GENERATION), "generation", path) or 0
+        self._generation = decode_meta(meta.get(META_GENERATION), "generation", path) or 0
         #: Undo entries of generations <= this are gone (None: none are).
-        self._pruned = _decode_meta(meta.get(META_PRUNED), "pruned generation", path)
+        self._pruned = decode_meta(meta.get(META_PRUNED), "pruned generation", path)
+        self._position = decode_shard_position(meta.get(META_POSITION), path)
         #: Data keys with an undo entry in the current generation.
         self._touched: set[bytes] = set()
         # A crashed run may have written undo entries in the current generation
@@ -176,6 +117,11 @@ class ShardWriter(Closable):
         """Return the generation being written (the next `snapshot()` returns it)."""
         self._live()
         return self._generation
+
+    def position(self) -> int:
+        """Return the shard's change counter: batches applied, rollbacks and resets, ever."""
+        self._live()
+        return self._position
 
     def apply(self, changes: Sequence[Change]) -> None:
         """Write `(table, key, JSON bytes or None)` changes in one atomic batch.
@@ -194,14 +140,14 @@ class ShardWriter(Closable):
         batch = WriteBatch(raw_mode=True)
         new = [k for k in latest if k not in self._touched]
         if new:
-            prefix = _encode_generation(self._generation)
+            prefix = encode_generation(self._generation)
             if not self._undo_known:
                 found = _multi_get(self._cf(self._undo), [prefix + k for k in new])
                 new = [k for k, entry in zip(new, found, strict=True) if entry is None]
             # The values before this generation's first write to each key.
             olds = _multi_get(self._cf(self._data), new)
             for raw, old in zip(new, olds, strict=True):
-                batch.put(prefix + raw, _ABSENT if old is None else _PRESENT + old, self._undo_h)
+                batch.put(prefix + raw, ABSENT if old is None else PRESENT + old, self._undo_h)
         for raw, row in latest.items():
             if row is None:
                 batch.delete(raw, self._data_h)
@@ -222,15 +168,15 @@ class ShardWriter(Closable):
         db = self._live()
         done = self._generation
         batch = WriteBatch(raw_mode=True)
-        batch.put(META_GENERATION, _encode_generation(done + 1), self._meta_h)
+        batch.put(META_GENERATION, encode_generation(done + 1), self._meta_h)
         prune = done - KEEP
         pruning = prune >= 0 and (self._pruned is None or prune > self._pruned)
         if pruning:
-            start = b"" if self._pruned is None else _encode_generation(self._pruned + 1)
+            start = b"" if self._pruned is None else encode_generation(self._pruned + 1)
             # One range tombstone per snapshot rather than a delete per entry.
-            batch.delete_range(start, _encode_generation(prune + 1), self._undo_h)
-            batch.put(META_PRUNED, _encode_generation(prune), self._meta_h)
-        self._write(db, batch, "snapshot")
+            batch.delete_range(start, encode_generation(prune + 1), self._undo_h)
+            batch.put(META_PRUNED, encode_generation(prune), self._meta_h)
+        self._write(db, batch, "snapshot", counts=False)
         # Synced before returning: once Bytewax holds `done`, the shard must be
         # durably past it, rows included, or a later rollback to it could not work.
         self._sync(db)
@@ -258,7 +204,7 @@ class ShardWriter(Closable):
             raise ValueError(f"generation must be >= 0, got {generation}")
         if generation >= self._generation:
             raise StoreError(
-                f"{_WHAT} at {self._path} is at generation {self._generation} but the "
+                f"{WHAT} at {self._path} is at generation {self._generation} but the "
                 f"recovery snapshot is generation {generation}: the shard was deleted or "
                 "replaced since that snapshot; restore it, or delete the recovery "
                 "directory and run the fleet flow again to rebuild it from the input"
@@ -266,15 +212,15 @@ class ShardWriter(Closable):
         if self._pruned is not None and generation < self._pruned:
             raise StoreError(
                 f"the recovery snapshot (generation {generation}) is older than the undo log "
-                f"of {_WHAT} at {self._path}, which reaches back to generation {self._pruned}; "
+                f"of {WHAT} at {self._path}, which reaches back to generation {self._pruned}; "
                 "start afresh: delete the recovery directory and run the fleet flow again"
             )
-        start = _encode_generation(generation + 1)
+        start = encode_generation(generation + 1)
         restored: dict[bytes, bytes | None] = {}
         # Undo keys sort by generation first: a key's first entry is its oldest,
         # the value it held at the snapshot.
         for raw_key, entry in self._cf(self._undo).items(from_key=start):
-            key = cast(bytes, raw_key)[_GEN_BYTES:]
+            key = cast(bytes, raw_key)[GEN_BYTES:]
             if key not in restored:
                 restored[key] = _decode_undo(cast(bytes, entry), self._path)
         batch = WriteBatch(raw_mode=True)
@@ -283,13 +229,39 @@ class ShardWriter(Closable):
                 batch.delete(key, self._data_h)
             else:
                 batch.put(key, old, self._data_h)
-        batch.delete_range(start, _UNDO_END, self._undo_h)
-        batch.put(META_GENERATION, _encode_generation(generation + 1), self._meta_h)
+        batch.delete_range(start, UNDO_END, self._undo_h)
+        batch.put(META_GENERATION, encode_generation(generation + 1), self._meta_h)
         self._write(db, batch, "roll back")
         self._sync(db)
         self._generation = generation + 1
         self._new_generation()
         return [(*split_data_key(key), restored[key]) for key in sorted(restored)]
+
+    def restore(self, generation: int, rows: Sequence[Change]) -> None:
+        """Hold exactly `rows` as of snapshot `generation`, with no undo log: a shard
+        rebuilt from elsewhere (`state.restore`), so that `rollback(generation)` is a no-op.
+
+        Raises:
+            ValueError: `generation` is negative.
+            StoreError: The writer is closed or RocksDB refused the write.
+        """
+        db = self._live()
+        if generation < 0:
+            raise ValueError(f"generation must be >= 0, got {generation}")
+        batch = WriteBatch(raw_mode=True)
+        batch.delete_range(b"", KEY_END, self._data_h)
+        batch.delete_range(b"", UNDO_END, self._undo_h)
+        for table, key, value in rows:
+            if value is not None:
+                batch.put(data_key(table, key), value, self._data_h)
+        # The generation a resume from `generation` continues with (as after a rollback);
+        # no undo entry reaches further back, so a rollback to an older one is refused.
+        batch.put(META_GENERATION, encode_generation(generation + 1), self._meta_h)
+        batch.put(META_PRUNED, encode_generation(generation), self._meta_h)
+        self._write(db, batch, "restore")
+        self._sync(db)
+        self._generation, self._pruned = generation + 1, generation
+        self._new_generation()
 
     def reset(self) -> None:
         """Delete every row, the undo log and the generation, atomically (a fresh run)."""
@@ -297,8 +269,9 @@ class ShardWriter(Closable):
         batch = WriteBatch(raw_mode=True)
         # Range tombstones: readers see the old shard or the empty one, never half.
         batch.delete_range(b"", KEY_END, self._data_h)
-        batch.delete_range(b"", _UNDO_END, self._undo_h)
+        batch.delete_range(b"", UNDO_END, self._undo_h)
         batch.delete_range(b"", KEY_END, self._meta_h)
+        # `_write` puts the position after the range delete: it survives a fresh run.
         self._write(db, batch, "reset")
         self._generation = 0
         self._pruned = None
@@ -309,7 +282,7 @@ class ShardWriter(Closable):
                 db.get_column_family(name).compact_range(None, None)
         except Exception as exc:
             raise StoreError(
-                f"cannot reset {_WHAT} at {self._path}: {exc}; "
+                f"cannot reset {WHAT} at {self._path}: {exc}; "
                 "stop the flow and delete that directory by hand"
             ) from exc
 
@@ -335,32 +308,37 @@ class ShardWriter(Closable):
         self._touched.clear()
         self._undo_known = True
 
-    def _write(self, db: Rdict, batch: WriteBatch, doing: str) -> None:
+    def _write(self, db: Rdict, batch: WriteBatch, doing: str, *, counts: bool = True) -> None:
+        # A batch that changes rows also moves the position, in the same WriteBatch.
+        if counts:
+            batch.put(META_POSITION, encode_position(self._position + 1), self._meta_h)
         try:
             db.write(batch)
         except Exception as exc:
             raise StoreError(
-                f"cannot {doing} {_WHAT} at {self._path}: {exc}; check free disk space, "
+                f"cannot {doing} {WHAT} at {self._path}: {exc}; check free disk space, "
                 "then restart the fleet flow (it resumes from its last snapshot)"
             ) from exc
+        if counts:
+            self._position += 1
 
     def _sync(self, db: Rdict) -> None:
         try:
             db.flush_wal(True)
         except Exception as exc:
             raise StoreError(
-                f"cannot sync {_WHAT} at {self._path}: {exc}; "
+                f"cannot sync {WHAT} at {self._path}: {exc}; "
                 "check the disk, then restart the fleet flow"
             ) from exc
 
     def _cf(self, cf: Rdict | None) -> Rdict:
         if cf is None:
-            raise StoreError(f"the writer of {_WHAT} at {self._path} is closed")
+            raise StoreError(f"the writer of {WHAT} at {self._path} is closed")
         return cf
 
     def _live(self) -> Rdict:
         if self._db is None:
-            raise StoreError(f"the writer of {_WHAT} at {self._path} is closed")
+            raise StoreError(f"the writer of {WHAT} at {self._path} is closed")
         return self._db
 
 
@@ -372,12 +350,12 @@ def _multi_get(cf: Rdict, keys: list[bytes]) -> list[bytes | None]:
 
 
 def _decode_undo(entry: bytes, path: Path) -> bytes | None:
-    if entry == _ABSENT:
+    if entry == ABSENT:
         return None
-    if entry[:1] == _PRESENT:
+    if entry[:1] == PRESENT:
         return entry[1:]
     raise StoreError(
-        f"{_WHAT} at {path} has a malformed undo entry {entry[:16]!r}; delete the fleet "
+        f"{WHAT} at {path} has a malformed undo entry {entry[:16]!r}; delete the fleet "
         "store and the recovery directory and run the fleet flow again to rebuild it"
     )
 
@@ -389,10 +367,10 @@ def _open_error(path: Path, exc: Exception) -> StoreError:
     # also match "block checksum mismatch".
     if "/LOCK:" in message:
         return StoreError(
-            f"{_WHAT} at {path} is open in another process "
+            f"{WHAT} at {path} is open in another process "
             "(is the fleet flow already running?); stop it or use another data dir"
         )
     return StoreError(
-        f"cannot open {_WHAT} at {path}: {message}; if it is damaged, delete the fleet "
+        f"cannot open {WHAT} at {path}: {message}; if it is damaged, delete the fleet "
         "store and the recovery directory and run the fleet flow again to rebuild it"
     )

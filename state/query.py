@@ -31,8 +31,8 @@ from typing import BinaryIO, Final, NoReturn
 import orjson
 
 from flows.fleet_core.names import TABLE_NAMES
+from state.fleet_layout import fleet_dir
 from state.fleet_reader import FleetReader
-from state.fleet_store import fleet_dir
 from state.reader import TableReader, database_identity
 from state.table import TABLE_DIR, TABLE_NAME, StoreError, table_path
 

@@ -44,6 +44,21 @@ def database_identity(path: Path) -> bytes | None:
     return identity if (path / "CURRENT").is_file() else None
 
 
+def lookup(cf: Rdict, key: bytes) -> bytes | None:
+    """Return the value of `key` in a secondary's column family `cf`, `None` if absent.
+
+    Through a bounded iterator, not `Rdict.get`: a secondary can keep a memtable whose
+    rows its primary has since overwritten and flushed (seen after a kill -9 and a
+    resume of the writer, and at its close), and a Get reads memtables before files,
+    so it returns the older value; an iterator merges them by sequence number.
+    """
+    read_opt = ReadOptions()
+    read_opt.set_iterate_upper_bound(key + b"\x00")
+    for _, value in cf.items(from_key=key, read_opt=read_opt):
+        return cast(bytes, value)
+    return None
+
+
 class Secondary:
     """One RocksDB database opened as a secondary instance of its writer's.
 
@@ -205,8 +220,7 @@ class TableReader(Closable):
         if data is None:
             raise StoreError(f"the container-state table reader for {self._path} is closed")
         # Inlined rather than via _data_cf(): point gets are the hot path of a query API.
-        value: bytes | None = data.get(key.encode())
-        return value
+        return lookup(data, key.encode())
 
     def get_json(self, key: str, *, refresh: bool = True) -> Any:
         """Return the decoded JSON value stored under `key`, or `None`.
@@ -226,13 +240,19 @@ class TableReader(Closable):
             ) from exc
 
     def items(
-        self, prefix: str = "", limit: int | None = None, *, refresh: bool = True
+        self,
+        prefix: str = "",
+        limit: int | None = None,
+        *,
+        after: str | None = None,
+        refresh: bool = True,
     ) -> Iterator[tuple[str, bytes]]:
-        """Yield `(key, JSON bytes)` rows in key order.
+        """Yield `(key, JSON bytes)` rows in key order (keys compare as UTF-8 bytes).
 
         Args:
             prefix: Only keys starting with this string.
             limit: At most this many rows (`None`: all).
+            after: Only keys after this one (for paging: the last key seen).
             refresh: Catch up with the writer first.
 
         Raises:
@@ -245,6 +265,9 @@ class TableReader(Closable):
         start = prefix.encode()
         read_opt = ReadOptions()
         read_opt.set_iterate_upper_bound(start + KEY_END)
+        if after is not None:
+            # The least key above `after` is `after` + 0x00.
+            start = max(start, after.encode() + b"\x00")
         # The lower bound comes from `from_key`: rocksdict's items() seeks to the
         # first key and does not honour iterate_lower_bound on its own.
         rows = self._data_cf().items(from_key=start, read_opt=read_opt)
@@ -278,7 +301,7 @@ class TableReader(Closable):
         meta = self._meta
         if meta is None:
             raise StoreError(f"the container-state table reader for {self._path} is closed")
-        return decode_position(meta.get(META_POSITION), self._path)
+        return decode_position(lookup(meta, META_POSITION), self._path)
 
     def close(self) -> None:
         """Release the table and remove the scratch directory. Idempotent."""

@@ -12,6 +12,7 @@ from typing import Final
 
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 
+from flows import metrics
 from state.store import TableWriter
 from state.table import TABLE_NAME, StoreError, TableUpdate, table_path
 
@@ -23,6 +24,7 @@ PARTITION: Final = TABLE_NAME
 class _TablePartition(StatefulSinkPartition[TableUpdate, int | None]):
     def __init__(self, writer: TableWriter) -> None:
         self._writer = writer
+        self._snapshot_timer = metrics.snapshot_timer("table")
 
     def write_batch(self, values: list[TableUpdate]) -> None:
         for update in values:
@@ -31,8 +33,9 @@ class _TablePartition(StatefulSinkPartition[TableUpdate, int | None]):
 
     def snapshot(self) -> int | None:
         # The recovery snapshot must not claim more than the disk holds.
-        self._writer.flush()
-        return self._writer.position()
+        with self._snapshot_timer.time():
+            self._writer.flush()
+            return self._writer.position()
 
     def close(self) -> None:
         self._writer.close()

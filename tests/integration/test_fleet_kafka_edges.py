@@ -1,126 +1,57 @@
 """The fleet's Kafka edges against the real shore cluster: slots, rescans, gaps, changelogs.
 
-The shore cluster is shared with other tests, so every test makes topics of its own
-vessels (random valid IMO numbers) and looks only at those; the source reads the
-others too, which is what it does in production.
+Each test makes topics of its own vessels on the shared shore cluster (see
+`fleet_kafka_io`). Records lost on a vessel before MirrorMaker copied them:
+`test_fleet_mirror_gaps`.
 """
 
 from __future__ import annotations
 
-import random
 import re
 import time
 from collections import Counter
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import (  # type: ignore[attr-defined]
     AdminClient,
     ConfigResource,
-    NewTopic,
     ResourceType,
 )
 
-from flows.config import KafkaSettings
 from flows.edges.kafka.changelog import KafkaChangelog, ensure_fleet_topics
 from flows.edges.kafka.errors import KafkaUnavailableError
 from flows.edges.kafka.fleet_source import SLOTS, FleetKafkaSource, slot_of
 from flows.fleet_core.names import TABLE_TOPICS
 from tests.integration.conftest import KafkaClusters
+from tests.integration.fleet_kafka_io import build, close, create, drain, imo, produce, settings
 
 pytestmark = pytest.mark.integration
 
-_RNG = random.Random()
-
-
-def _imo() -> str:
-    """A random valid IMO number: six digits and their weighted check digit."""
-    digits = [_RNG.randint(1, 9)] + [_RNG.randint(0, 9) for _ in range(5)]
-    check = sum(d * w for d, w in zip(digits, range(7, 1, -1), strict=True)) % 10
-    return "IMO" + "".join(map(str, digits)) + str(check)
-
-
-def _settings(brokers: str, stop_at_end: bool = False, timeout_s: float = 30.0) -> KafkaSettings:
-    return KafkaSettings(brokers, timeout_s, stop_at_end, 5.0, "coldwake-fleet-test")
-
-
-def _create(brokers: str, topics: dict[str, int]) -> None:
-    """Create topics (name -> partitions); a partition may still lack a leader for a
-    moment, which the source and the producer wait out."""
-    admin = AdminClient({"bootstrap.servers": brokers})
-    for future in admin.create_topics([NewTopic(t, n, 1) for t, n in topics.items()]).values():
-        future.result(timeout=30)
-
-
-def _produce(brokers: str, records: list[tuple[str, int, bytes | None]]) -> None:
-    """Write `(topic, partition, value)` records in order; None is a tombstone."""
-    producer = Producer({"bootstrap.servers": brokers, "acks": "all", "log_level": 3})
-    for topic, partition, value in records:
-        producer.produce(topic, value, key=b"k", partition=partition)
-    assert producer.flush(30) == 0
-
-
-def _build(source: FleetKafkaSource, snapshots: dict[str, dict[str, int]] | None = None):
-    return {
-        name: source.build_part("fleet-in", name, (snapshots or {}).get(name))
-        for name in source.list_parts()
-    }
-
-
-def _drain(parts, topics: set[str], want: int, settle_s: float = 1.0, timeout: float = 60.0):
-    """Poll every slot until `want` records of `topics` came, then `settle_s` longer:
-    the records of `topics` in the order read, and the slots that stopped."""
-    got: list[tuple[str, bytes]] = []
-    stopped: set[str] = set()
-    deadline = time.monotonic() + timeout
-    settle_until: float | None = None
-    while True:
-        for name, part in parts.items():
-            if name in stopped:
-                continue
-            try:
-                batches = part.next_batch()
-            except StopIteration:
-                stopped.add(name)
-                continue
-            got += [(t, v) for batch in batches for t, v in batch if t in topics]
-        now = time.monotonic()
-        if len(got) >= want and settle_until is None:
-            settle_until = now + settle_s
-        if (settle_until is not None and now >= settle_until) or len(stopped) == len(parts):
-            return got, stopped
-        assert now < deadline, f"read {len(got)} of {want} records: {got}"
-        time.sleep(0.01)
-
 
 def _ours(parts, topics: set[str]) -> dict[str, int]:
-    """The snapshot entries of `topics`, each from exactly one slot (its hash's)."""
+    """The next offsets in the snapshot of `topics`, each from exactly one slot (its hash's)."""
     out: dict[str, int] = {}
     for name, part in parts.items():
-        for key, offset in part.snapshot().items():
+        for key, state in part.snapshot().items():
             topic, _, rest = key.partition("[")
             if topic in topics:
                 assert name == f"slot-{slot_of(topic, int(rest[:-1]))}", key
                 assert key not in out, f"{key} in two slots"
-                out[key] = offset
+                out[key] = state[0]
     return out
-
-
-def _close(parts) -> None:
-    for part in parts.values():
-        part.close()
 
 
 def test_every_record_of_two_vessels_is_read_once_and_snapshots_resume_after_it(
     kafka_clusters: KafkaClusters,
 ) -> None:
     shore = kafka_clusters.shore_brokers
-    v1, v2 = _imo(), _imo()
+    v1, v2 = imo(), imo()
     alerts, position = f"{v1}.reefer.alerts", f"{v1}.vessel.position"
     windows, state, raw = f"{v2}.reefer.windows", f"{v2}.reefer.container-state", f"{v2}.raw"
     telemetry = f"{v2}.reefer.telemetry"  # not a fleet input
-    _create(shore, {alerts: 3, position: 1, windows: 2, state: 1, telemetry: 1, raw: 1})
-    _produce(
+    create(shore, {alerts: 3, position: 1, windows: 2, state: 1, telemetry: 1, raw: 1})
+    produce(
         shore,
         [
             (alerts, 0, b"a0"), (alerts, 0, b"a1"), (alerts, 1, b"a2"),
@@ -132,11 +63,11 @@ def test_every_record_of_two_vessels_is_read_once_and_snapshots_resume_after_it(
         ],
     )  # fmt: skip
     topics = {alerts, position, windows, state, telemetry, raw}
-    source = FleetKafkaSource(_settings(shore))
+    source = FleetKafkaSource(settings(shore))
     assert source.list_parts() == [f"slot-{i}" for i in range(SLOTS)]
 
-    parts = _build(source)
-    got, _ = _drain(parts, topics, want=13)
+    parts = build(source)
+    got, _ = drain(parts, topics, want=13)
     assert Counter(got) == Counter(
         [
             (alerts, b"a0"), (alerts, b"a1"), (alerts, b"a2"),
@@ -156,50 +87,50 @@ def test_every_record_of_two_vessels_is_read_once_and_snapshots_resume_after_it(
         f"{position}[0]": 2, f"{windows}[0]": 1, f"{windows}[1]": 2,
         f"{state}[0]": 3,  # the tombstone is skipped, its offset read past
     }  # fmt: skip
-    _close(parts)
+    close(parts)
 
-    _produce(shore, [(alerts, 1, b"a6"), (windows, 0, b"w3"), (position, 0, b"p2")])
-    parts = _build(source, snapshots)
-    got, _ = _drain(parts, topics, want=3)
+    produce(shore, [(alerts, 1, b"a6"), (windows, 0, b"w3"), (position, 0, b"p2")])
+    parts = build(source, snapshots)
+    got, _ = drain(parts, topics, want=3)
     assert Counter(got) == Counter([(alerts, b"a6"), (windows, b"w3"), (position, b"p2")])
     assert _ours(parts, topics) == {
         f"{alerts}[0]": 2, f"{alerts}[1]": 2, f"{alerts}[2]": 3,
         f"{position}[0]": 3, f"{windows}[0]": 2, f"{windows}[1]": 2, f"{state}[0]": 3,
     }  # fmt: skip
-    _close(parts)
+    close(parts)
 
 
 def test_a_new_vessels_topic_is_read_after_a_rescan(kafka_clusters: KafkaClusters) -> None:
     shore = kafka_clusters.shore_brokers
-    dlq = f"{_imo()}.reefer.dlq"
-    parts = _build(FleetKafkaSource(_settings(shore), rescan_s=0.5))
+    dlq = f"{imo()}.reefer.dlq"
+    parts = build(FleetKafkaSource(settings(shore), rescan_s=0.5))
     try:
-        _drain(parts, {dlq}, want=0, settle_s=1.0)  # running, the vessel not there yet
-        _create(shore, {dlq: 2})
-        _produce(shore, [(dlq, 0, b"d0"), (dlq, 1, b"d1")])
+        drain(parts, {dlq}, want=0, settle_s=1.0)  # running, the vessel not there yet
+        create(shore, {dlq: 2})
+        produce(shore, [(dlq, 0, b"d0"), (dlq, 1, b"d1")])
         since = time.monotonic()
-        got, _ = _drain(parts, {dlq}, want=2, settle_s=0.5, timeout=15)
+        got, _ = drain(parts, {dlq}, want=2, settle_s=0.5, timeout=15)
         took = time.monotonic() - since
         assert Counter(got) == Counter([(dlq, b"d0"), (dlq, b"d1")])
         assert took < 5.0, f"new topic read {took:.1f} s after it was written"
         assert _ours(parts, {dlq}) == {f"{dlq}[0]": 1, f"{dlq}[1]": 1}
     finally:
-        _close(parts)
+        close(parts)
 
 
 def test_stop_at_end_stops_at_the_end_offsets_noted_at_start(
     kafka_clusters: KafkaClusters,
 ) -> None:
     shore = kafka_clusters.shore_brokers
-    position = f"{_imo()}.vessel.position"
-    _create(shore, {position: 2})
-    _produce(shore, [(position, 0, b"x0"), (position, 0, b"x1"), (position, 0, b"x2")])
-    _produce(shore, [(position, 1, b"y0"), (position, 1, b"y1")])
-    parts = _build(FleetKafkaSource(_settings(shore, stop_at_end=True), rescan_s=0.5))
+    position = f"{imo()}.vessel.position"
+    create(shore, {position: 2})
+    produce(shore, [(position, 0, b"x0"), (position, 0, b"x1"), (position, 0, b"x2")])
+    produce(shore, [(position, 1, b"y0"), (position, 1, b"y1")])
+    parts = build(FleetKafkaSource(settings(shore, stop_at_end=True), rescan_s=0.5))
     try:
         # Written after the start: past the end of this bounded run.
-        _produce(shore, [(position, 0, b"x3"), (position, 1, b"y2"), (position, 1, b"y3")])
-        got, stopped = _drain(parts, {position}, want=10**9, timeout=60)
+        produce(shore, [(position, 0, b"x3"), (position, 1, b"y2"), (position, 1, b"y3")])
+        got, stopped = drain(parts, {position}, want=10**9, timeout=60)
         assert stopped == set(parts)
         values = [v for _, v in got]
         assert sorted(values) == [b"x0", b"x1", b"x2", b"y0", b"y1"]
@@ -209,7 +140,7 @@ def test_stop_at_end_stops_at_the_end_offsets_noted_at_start(
             with pytest.raises(StopIteration):
                 part.next_batch()
     finally:
-        _close(parts)
+        close(parts)
 
 
 def _delete_records(brokers: str, topic: str, before: int) -> None:
@@ -220,10 +151,10 @@ def _delete_records(brokers: str, topic: str, before: int) -> None:
 
 
 def _one_partition_topic(shore: str, kind: str, values: list[bytes]) -> tuple[str, str]:
-    vessel = _imo()
+    vessel = imo()
     topic = f"{vessel}.{kind}"
-    _create(shore, {topic: 1})
-    _produce(shore, [(topic, 0, v) for v in values])
+    create(shore, {topic: 1})
+    produce(shore, [(topic, 0, v) for v in values])
     return vessel, topic
 
 
@@ -236,16 +167,16 @@ def test_a_gap_is_one_line_naming_what_was_lost_then_reading_goes_on(
     )
     _delete_records(shore, topic, 15)  # retention ashore; the fleet's snapshot had read 0..2
     slot = f"slot-{slot_of(topic, 0)}"
-    source = FleetKafkaSource(_settings(shore))
+    source = FleetKafkaSource(settings(shore))
     capfd.readouterr()
-    parts = {slot: source.build_part("fleet-in", slot, {f"{topic}[0]": 3})}
+    parts = {slot: source.build_part("fleet-in", slot, {f"{topic}[0]": (3, 3, 0, 0)})}
     try:
-        got, _ = _drain(parts, {topic}, want=5)
+        got, _ = drain(parts, {topic}, want=5)
         assert got == [(topic, b"g15"), (topic, b"g16"), (topic, b"g17"), (topic, b"g18"),
                        (topic, b"g19")]  # fmt: skip
-        assert parts[slot].snapshot()[f"{topic}[0]"] == 20
+        assert parts[slot].snapshot()[f"{topic}[0]"][0] == 20
     finally:
-        _close(parts)
+        close(parts)
     gaps = [line for line in capfd.readouterr().err.splitlines() if "GAP" in line]
     assert gaps == [
         f"coldwake-fleet: GAP vessel {vessel} topic {topic} partition 0: 12 records lost, "
@@ -263,17 +194,17 @@ def test_a_gap_while_running_is_the_same_one_line(
     vessel, topic = _one_partition_topic(shore, "reefer.windows", values)
     slot = f"slot-{slot_of(topic, 0)}"
     capfd.readouterr()
-    source = FleetKafkaSource(_settings(shore), batch_size=1)
+    source = FleetKafkaSource(settings(shore), batch_size=1)
     parts = {slot: source.build_part("fleet-in", slot, None)}
     try:
-        got, _ = _drain(parts, {topic}, want=1, settle_s=0.0)
+        got, _ = drain(parts, {topic}, want=1, settle_s=0.0)
         _delete_records(shore, topic, 25)  # while the fleet has read only a few of them
         read = len(got)
         while not got or got[-1][1][:2] != b"29":
-            more, _ = _drain(parts, {topic}, want=1, settle_s=0.0, timeout=30)
+            more, _ = drain(parts, {topic}, want=1, settle_s=0.0, timeout=30)
             got += more
     finally:
-        _close(parts)
+        close(parts)
     numbers = [int(v[:2]) for _, v in got]
     kept = numbers.index(25)  # what was read (prefetched) before the records went
     assert read <= kept < 25
@@ -294,12 +225,13 @@ def test_an_offset_past_the_log_end_rereads_the_partition_and_says_so(
     slot = f"slot-{slot_of(topic, 0)}"
     capfd.readouterr()
     # A snapshot from before the topic was recreated ashore.
-    parts = {slot: FleetKafkaSource(_settings(shore)).build_part("in", slot, {f"{topic}[0]": 9})}
+    source = FleetKafkaSource(settings(shore))
+    parts = {slot: source.build_part("in", slot, {f"{topic}[0]": (9, 9, 0, 0)})}
     try:
-        got, _ = _drain(parts, {topic}, want=3)
+        got, _ = drain(parts, {topic}, want=3)
         assert got == [(topic, b"r0"), (topic, b"r1"), (topic, b"r2")]
     finally:
-        _close(parts)
+        close(parts)
     notes = [line for line in capfd.readouterr().err.splitlines() if topic in line]
     assert notes == [
         f"coldwake-fleet: RESET vessel {vessel} topic {topic} partition 0: next offset 9 is "
@@ -357,7 +289,7 @@ def test_fleet_topics_are_compacted_and_the_changelog_reads_back_by_key(
         assert configs["cleanup.policy"].value == "compact", resource
         assert configs["min.insync.replicas"].value == "1", resource  # a 1-node cluster
 
-    changelog = KafkaChangelog(_settings(shore))
+    changelog = KafkaChangelog(settings(shore))
     changelog.publish("container-state", "ONEU7060604", b'{"v":1}')
     changelog.publish("container-state", "MSKU1234565", b'{"v":2}')
     changelog.publish("container-state", "TGHU9876541", b'{"v":3}')
@@ -387,7 +319,7 @@ _UNREACHABLE = "no Kafka broker answered at 127.0.0.1:1 within 2 s"
 def test_an_unreachable_cluster_is_one_clear_error_within_the_timeout(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    source = FleetKafkaSource(_settings("127.0.0.1:1", timeout_s=2.0))
+    source = FleetKafkaSource(settings("127.0.0.1:1", timeout_s=2.0))
     since = time.monotonic()
     with pytest.raises(KafkaUnavailableError, match=re.escape(_UNREACHABLE)):
         source.build_part("fleet-in", "slot-0", None)

@@ -5,7 +5,8 @@ Toxiproxy, started once for the module (``up --vessels 1 --vessel-nodes 1``). Ev
 test adds records to the vessel's mirrored topics and ends with the same proof: each
 shore topic equals its vessel topic, partition by partition, record by record (same
 key, value, partition and order: nothing missing, nothing twice). The retention test
-deletes vessel records on purpose and runs last.
+deletes vessel records on purpose and runs last; the fleet's source then reads the
+shore and must report the same losses as ``mirror status``.
 
 About 2.5 minutes on 2 cores, a third of it the black hole (40 s).
 """
@@ -39,7 +40,9 @@ from deploy.kafka.mirror import CLIENT_TIMEOUT_MS, shore_topic, transactional_id
 from deploy.kafka.parts import Mirror
 from deploy.kafka.processes import running_pid
 from deploy.kafka.topics import RETENTION_MS
+from flows.config import KafkaSettings
 from flows.contract import CONTAINER_STATE, LATE, OUTPUTS, POSITION
+from flows.edges.kafka.fleet_source import FleetKafkaSource
 from tests.support.kafka import Partitions, kill_strays, produce, topic_records, topics_records
 
 pytestmark = pytest.mark.integration
@@ -279,7 +282,7 @@ def test_black_hole_longer_than_every_client_timeout_then_restored_is_exact(
 
 
 def test_retention_outrunning_an_outage_is_reported_in_one_line_per_partition(
-    mirrored: Mirrored,
+    mirrored: Mirrored, capfd: pytest.CaptureFixture[str]
 ) -> None:
     # Runs last: it deletes vessel records, after which the topics differ for good.
     topic = LATE.topic
@@ -318,6 +321,38 @@ def test_retention_outrunning_an_outage_is_reported_in_one_line_per_partition(
     vessel_now = topic_records(mirrored.vessel_brokers, topic)
     shore_now = topic_records(mirrored.shore_brokers, mirrored.shore(topic), read_committed=True)
     assert shore_now == {p: shore_before[p] + vessel_now[p] for p in vessel_now}
+
+    # The fleet, which sees only the shore, reports the same losses, and no others.
+    status_lost = {int(g.split()[4].rstrip(":")): int(g.split()[5]) for g in gaps}
+    ends = {p: end for p, (_, end) in _end_offsets(mirrored.vessel_brokers, topic).items()}
+    assert _fleet_gaps(mirrored, capfd) == sorted(
+        f"coldwake-fleet: GAP vessel {mirrored.mirror.alias} topic {topic} partition {p}: {n} "
+        "records lost, deleted on the vessel before MirrorMaker copied them ashore (MirrorMaker "
+        f"has copied up to vessel offset {ends[p]}; the fleet has {ends[p] - n} of them)"
+        for p, n in status_lost.items()
+    )
+
+
+def _fleet_gaps(m: Mirrored, capfd: pytest.CaptureFixture[str]) -> list[str]:
+    """Run the fleet's source over the whole shore to its end; its GAP lines on the vessel."""
+    source = FleetKafkaSource(KafkaSettings(m.shore_brokers, 30.0, True, 5.0, "coldwake-test"))
+    capfd.readouterr()
+    parts = {name: source.build_part("fleet-in", name, None) for name in source.list_parts()}
+    try:
+        live, deadline = dict(parts), time.monotonic() + 120
+        while live:
+            for name, part in list(live.items()):
+                try:
+                    part.next_batch()
+                except StopIteration:
+                    del live[name]
+            assert time.monotonic() < deadline, f"slots {sorted(live)} not ended in 120 s"
+            time.sleep(0.01)
+    finally:
+        for part in parts.values():
+            part.close()
+    prefix = f"coldwake-fleet: GAP vessel {m.mirror.alias} "
+    return sorted(line for line in capfd.readouterr().err.splitlines() if line.startswith(prefix))
 
 
 def _wait_drained(m: Mirrored, topic: str, timeout: float = 60.0) -> None:

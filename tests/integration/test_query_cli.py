@@ -13,7 +13,8 @@ import orjson
 import pytest
 
 from flows.fleet_core.names import shard_of
-from state.fleet_store import ShardWriter, shard_path
+from state.fleet_layout import shard_path
+from state.fleet_store import ShardWriter
 from state.store import TableWriter
 from state.table import table_path
 

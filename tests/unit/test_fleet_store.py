@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from rocksdict import Options, Rdict
 
 from flows.fleet_core.names import shard_of
 from flows.fleet_core.tables import Change
+from state.fleet_layout import shard_path
 from state.fleet_reader import FleetReader
 from state.fleet_sink import FleetTableSink
-from state.fleet_store import ShardWriter, shard_path
+from state.fleet_store import ShardWriter
 from state.table import StoreError
 
 A1 = b'{"vessel_id":"a","v":1}'
@@ -342,3 +344,65 @@ def test_sink_without_a_changelog_keeps_the_store_only(tmp_path: Path) -> None:
     part.close()
     with FleetReader(tmp_path) as reader:
         assert reader.get("open-alerts", "b") == B1
+
+
+# -- position: a change counter per shard, summed by the reader ----------------------
+
+
+def test_shard_position_counts_batches_rollbacks_and_resets_and_never_goes_back(
+    tmp_path: Path,
+) -> None:
+    path = shard_path(tmp_path, 0)
+    with ShardWriter(path) as writer:
+        assert writer.position() == 0
+        writer.apply([("vessels", "a", A1), ("vessels", "b", B1)])
+        assert writer.position() == 1
+        writer.apply([])  # nothing written: nothing counted
+        assert writer.snapshot() == 0
+        assert writer.position() == 1  # a snapshot changes no row
+        writer.apply([("vessels", "a", A2)])
+        writer.apply([("vessels", "b", None)])
+        assert writer.position() == 3
+    with ShardWriter(path) as writer:  # a restart reads it back
+        assert writer.position() == 3
+        writer.rollback(0)
+        assert writer.position() == 4
+        writer.reset()  # a fresh run empties the shard, not its counter
+        assert writer.position() == 5
+    with ShardWriter(path) as writer:
+        assert writer.position() == 5
+
+
+def test_reader_position_is_the_sum_over_the_shards_it_has_found(tmp_path: Path) -> None:
+    shard_path(tmp_path, 0).parent.mkdir(parents=True)
+    x, y = "a", "b"  # shards 3 and 1
+    with FleetReader(tmp_path) as reader:
+        assert reader.position() == 0  # no shard yet
+        with (
+            ShardWriter(shard_path(tmp_path, shard_of(x))) as one,
+            ShardWriter(shard_path(tmp_path, shard_of(y))) as other,
+        ):
+            one.apply([("vessels", x, A1)])
+            one.apply([("vessels", x, A2)])
+            assert reader.position() == 0  # not caught up yet
+            reader.refresh()
+            assert reader.position() == 2
+            assert reader.get("vessels", x) == A2  # rows and position move together
+            other.apply([("vessels", y, B1)])
+            reader.refresh()
+            assert reader.position() == 3
+
+
+def test_reader_waits_for_a_shard_whose_writer_is_still_creating_it(tmp_path: Path) -> None:
+    # A shard at the instant its writer created the database, not yet its column families.
+    path = shard_path(tmp_path, shard_of("a"))
+    path.mkdir(parents=True)
+    opts = Options(raw_mode=True)
+    opts.create_if_missing(True)
+    Rdict(str(path), opts).close()
+    with FleetReader(tmp_path) as reader:
+        assert (reader.get("vessels", "a"), reader.position()) == (None, 0)
+        with ShardWriter(path) as writer:
+            writer.apply([("vessels", "a", A1)])
+            reader.refresh()
+            assert (reader.get("vessels", "a"), reader.position()) == (A1, 1)

@@ -7,31 +7,46 @@ the same (a resume with another worker count finds them all), and each Kafka
 topic-partition belongs to one slot by a stable hash. A slot lists the topics at
 start and every `rescan_s`, and reads new topic-partitions from their log start.
 
-Offsets live in Bytewax snapshots (`{"topic[partition]": next offset}`), never in
-consumer groups. The consumer never resets on its own (`auto.offset.reset=error`):
-records that retention deleted ashore before the fleet read them are reported as one
-`GAP` line on stderr, then reading continues from the log start. With
+Offsets live in Bytewax snapshots (`{"topic[partition]": (next offset, counts)}`),
+never in consumer groups. The consumer never resets on its own
+(`auto.offset.reset=error`): records that retention deleted ashore before the fleet
+read them are reported as one `GAP` line on stderr, then reading continues from the
+log start. Records deleted on a vessel before MirrorMaker copied them are another
+`GAP` line, from the counts (`vessel_gaps`), checked at every rescan. With
 `stop_at_end` a slot reads the partitions it had at start up to their end offsets
-then, and does not rescan: a bounded run reads a fixed set of records.
+then, and does not rescan (it checks the counts once, at its end): a bounded run
+reads a fixed set of records.
 """
 
 from __future__ import annotations
 
-import sys
+import contextlib
 import time
 import zlib
+from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
-from confluent_kafka import Consumer, IsolationLevel, KafkaError, KafkaException, Message
+from confluent_kafka import KafkaError, KafkaException, Message
 from confluent_kafka import TopicPartition as KafkaTopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
 
 from flows.config import KafkaSettings
 from flows.edges.kafka.admin import split_name
 from flows.edges.kafka.errors import stop
+from flows.edges.kafka.fleet_admin import (
+    EARLIEST,
+    LATEST,
+    Part,
+    list_offsets,
+    note,
+    offsets_at_start,
+    quiet_admin,
+    slot_consumer,
+)
+from flows.edges.kafka.lag import LagMeter
+from flows.edges.kafka.vessel_gaps import OFFSETS_TOPIC, CopiedOffsets, VesselLosses
 from flows.fleet_core.names import INPUT_PATTERN, UNKNOWN_VESSEL, FleetBatch, input_kind
 
 #: Bytewax partitions of the source; fixed, so snapshots stay valid at any worker count.
@@ -45,12 +60,13 @@ _GONE: Final = frozenset(
     {KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_PARTITION, KafkaError._UNKNOWN_TOPIC}
 )
 
-Part = tuple[str, int]
-Snap = dict[str, int] | None
-#: What a rescan found: every topic's name, and the log starts of this slot's new partitions.
-_Look = tuple[set[str], dict[Part, int]]
-_EARLIEST: Final[OffsetSpec] = OffsetSpec.earliest()  # type: ignore[no-untyped-call]
-_LATEST: Final[OffsetSpec] = OffsetSpec.latest()  # type: ignore[no-untyped-call]
+#: A topic-partition in a snapshot: (next offset, records read, records not read
+#: (None: unknown yet), records lost on the vessel reported); see `vessel_gaps`.
+PartState = tuple[int, int, int | None, int]
+Snap = dict[str, PartState]
+#: What a rescan found: every topic's name, the log starts of this slot's new
+#: partitions, and the vessel offsets MirrorMaker copied up to, where they can be checked.
+_Look = tuple[set[str], dict[Part, int], dict[Part, int]]
 
 
 def part_name(topic: str, partition: int) -> str:
@@ -70,84 +86,22 @@ def is_fleet_input(topic: str) -> bool:
     return INPUT_PATTERN.fullmatch(topic) is not None and input_kind(topic) is not None
 
 
-def _note(line: str) -> None:
-    print(f"coldwake-fleet: {line}", file=sys.stderr, flush=True)
-
-
-def _quiet_admin(cfg: KafkaSettings) -> AdminClient:
-    """An AdminClient for metadata and offsets that logs nothing of its own: an
-    unreachable cluster is one line, not buried under connection-refused lines."""
-    return AdminClient(
-        {
-            "bootstrap.servers": cfg.brokers,
-            "log_level": 0,
-            "socket.connection.setup.timeout.ms": int(cfg.timeout_s * 1000),
-        }
-    )
-
-
-def _offsets(
-    admin: AdminClient, parts: list[Part], spec: OffsetSpec, timeout_s: float
-) -> tuple[dict[Part, int], dict[Part, str]]:
-    """One offset per topic-partition (earliest, or the last stable one), in bulk.
-
-    One request per leader, whatever the number of partitions. Returns the offsets
-    found and, apart, why the others are missing (a topic created a moment ago may
-    have no leader yet).
-    """
-    if not parts:
-        return {}, {}
-    futures = admin.list_offsets(
-        {KafkaTopicPartition(t, p): spec for t, p in parts},
-        # The last stable offset: what a read_committed consumer can reach without
-        # waiting for a transaction still open (MirrorMaker writes in transactions).
-        isolation_level=IsolationLevel.READ_COMMITTED,
-        request_timeout=timeout_s,
-    )
-    found: dict[Part, int] = {}
-    failed: dict[Part, str] = {}
-    for tp, future in futures.items():
-        try:
-            found[(tp.topic, tp.partition)] = future.result(timeout_s).offset
-        except (KafkaException, TimeoutError) as exc:
-            failed[(tp.topic, tp.partition)] = str(exc) or type(exc).__name__
-    return found, failed
-
-
-class _Slot(StatefulSourcePartition[FleetBatch, dict[str, int]]):
-    """The topic-partitions of one slot, read by one consumer; snapshot: next offsets."""
+class _Slot(StatefulSourcePartition[FleetBatch, Snap]):
+    """The topic-partitions of one slot, read by one consumer; snapshot: next offsets, counts."""
 
     def __init__(
-        self, cfg: KafkaSettings, slot: int, batch: int, rescan_s: float, resume: Snap
+        self, cfg: KafkaSettings, slot: int, batch: int, rescan_s: float, resume: Snap | None
     ) -> None:
         self._cfg, self._slot, self._batch, self._rescan_s = cfg, slot, batch, rescan_s
-        self._admin = _quiet_admin(cfg)
+        self._admin = quiet_admin(cfg)
         listed = self._listed_at_start()
-        self._consumer = Consumer(
-            {
-                "bootstrap.servers": cfg.brokers,
-                "group.id": cfg.group_id,
-                "enable.auto.commit": False,
-                # Never skip records silently: an offset the log no longer has is an
-                # error event, reported below as a GAP line.
-                "auto.offset.reset": "error",
-                # MirrorMaker 2 copies in transactions: read only what it committed.
-                "isolation.level": "read_committed",
-                # The end-of-partition event carries the fetch position, which moves past
-                # transaction markers that no message ever reports.
-                "enable.partition.eof": True,
-                "socket.connection.setup.timeout.ms": int(cfg.timeout_s * 1000),
-                # One queue for all of a slot's partitions; SLOTS of them per process.
-                "queued.max.messages.kbytes": 8192,
-                "fetch.max.bytes": 8 << 20,
-                "log_level": 3,
-                "error_cb": self._on_error,
-            }
-        )
+        self._consumer = slot_consumer(cfg, self._on_error)
         self._next: dict[Part, int] = {}
         self._ends: dict[Part, int] = {}  # stop_at_end: the end offsets at start
         self._down_since: float | None = None
         self._busy = True
+        self._losses = VesselLosses()
+        self._copied = CopiedOffsets(cfg, self._admin, lambda part: slot_of(*part) == slot)
         try:
             self._start(listed, resume or {})
         except BaseException:
@@ -157,11 +111,15 @@ class _Slot(StatefulSourcePartition[FleetBatch, dict[str, int]]):
         # Rescans ask the cluster from their own thread: `next_batch` never waits on them.
         self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"fleet-rescan-{slot}")
         self._look: Future[_Look] | None = None
+        self._lag = LagMeter()  # metrics: consumer lag per topic-partition
+        self._last_look: Future[_Look] | None = None  # stop_at_end: the check at the end
+        self._ended = False
 
     # -- assignment ------------------------------------------------------------------
 
-    def _listed(self, timeout_s: float) -> tuple[set[Part], set[str]]:
-        """This slot's topic-partitions on the cluster now, and every topic's name.
+    def _listed(self, timeout_s: float) -> tuple[set[Part], set[str], set[Part]]:
+        """This slot's topic-partitions on the cluster now, every topic's name, and the
+        partitions of MirrorMaker's offsets topics.
 
         Raises KafkaException when no broker answers within `timeout_s`.
         """
@@ -173,7 +131,13 @@ class _Slot(StatefulSourcePartition[FleetBatch, dict[str, int]]):
             for p in info.partitions
             if slot_of(topic, p) == self._slot
         }
-        return mine, set(metadata.topics)
+        offsets = {
+            (topic, p)
+            for topic, info in metadata.topics.items()
+            if info.error is None and OFFSETS_TOPIC.fullmatch(topic)
+            for p in info.partitions
+        }
+        return mine, set(metadata.topics), offsets
 
     def _listed_at_start(self) -> set[Part]:
         cfg = self._cfg
@@ -188,36 +152,28 @@ class _Slot(StatefulSourcePartition[FleetBatch, dict[str, int]]):
             "COLDWAKE_FLEET_BROKERS and that the cluster is up, or raise COLDWAKE_KAFKA_TIMEOUT_S"
         )
 
-    def _start(self, listed: set[Part], resume: dict[str, int]) -> None:
+    def _start(self, listed: set[Part], resume: Mapping[str, PartState | int]) -> None:
         resumed = {split_name(n): o for n, o in resume.items()}
-        # A resumed offset is checked by the broker itself: one below the log start is
-        # the error event that `_reset` turns into a GAP line.
-        self._next = {part: resumed[part] for part in listed if part in resumed}
-        self._next |= self._offsets_at_start(sorted(listed - resumed.keys()), _EARLIEST)
+        for part in listed & resumed.keys():
+            state = resumed[part]
+            if isinstance(state, int):  # a snapshot of offsets only, from before the counts
+                state = (state, 0, None, 0)
+            # A resumed offset is checked by the broker itself: one below the log start
+            # is the error event that `_reset` turns into a GAP line.
+            self._next[part] = state[0]
+            self._losses.resume(part, *state[1:])
+        self._started(
+            offsets_at_start(self._admin, self._cfg, sorted(listed - resumed.keys()), EARLIEST)
+        )
         if self._cfg.stop_at_end:
-            self._ends = self._offsets_at_start(sorted(listed), _LATEST)
+            self._ends = offsets_at_start(self._admin, self._cfg, sorted(listed), LATEST)
         self._assign(list(self._next))
 
-    def _offsets_at_start(self, parts: list[Part], spec: OffsetSpec) -> dict[Part, int]:
-        """Offsets of all `parts`, retried until the timeout (new topics get leaders)."""
-        cfg = self._cfg
-        deadline = time.monotonic() + cfg.timeout_s
-        found: dict[Part, int] = {}
-        while True:
-            wait = max(deadline - time.monotonic(), 0.1)
-            got, failed = _offsets(self._admin, parts, spec, wait)
-            found |= got
-            if not failed:
-                return found
-            if time.monotonic() >= deadline:
-                part, why = next(iter(sorted(failed.items())))
-                stop(
-                    f"no offsets for {len(failed)} fleet topic-partitions such as "
-                    f"{part_name(*part)} from {cfg.brokers} within {cfg.timeout_s:g} s "
-                    f"({why}); check the shore cluster, or raise COLDWAKE_KAFKA_TIMEOUT_S"
-                )
-            parts = sorted(failed)
-            time.sleep(0.2)
+    def _started(self, starts: dict[Part, int]) -> None:
+        """Partitions read from their log start."""
+        self._next |= starts
+        for part, low in starts.items():
+            self._losses.start(part, low)
 
     def _assign(self, parts: list[Part]) -> None:
         todo = [p for p in parts if not self._done(p)]
@@ -237,13 +193,14 @@ class _Slot(StatefulSourcePartition[FleetBatch, dict[str, int]]):
             if now >= self._next_scan and self._down_since is None:
                 self._next_scan = now + self._rescan_s
                 known = frozenset(self._next)
-                self._look = self._pool.submit(self._look_up, known)
+                asked = self._losses.ask(self._next)  # before the look: see `vessel_gaps`
+                self._look = self._pool.submit(self._look_up, known, asked)
             return
         if not self._look.done():
             return
         look, self._look = self._look, None
         try:
-            topics, starts = look.result()
+            topics, starts, copied = look.result()
         except KafkaException:
             # Try again at the next rescan; a cluster that stays away stops the run.
             self._down_since = self._down_since or now
@@ -254,17 +211,38 @@ class _Slot(StatefulSourcePartition[FleetBatch, dict[str, int]]):
             self._consumer.incremental_unassign([KafkaTopicPartition(t, p) for t, p in gone])
             for part in gone:
                 del self._next[part]
-                _note(f"topic {part[0]} partition {part[1]} deleted ashore; no longer read")
-        self._next |= starts
+                self._losses.forget(part)
+                note(f"topic {part[0]} partition {part[1]} deleted ashore; no longer read")
+        self._started(starts)
         self._assign(sorted(starts))
+        self._losses.check(copied)
 
-    def _look_up(self, known: frozenset[Part]) -> _Look:
-        """The rescan thread's work: metadata, and the log starts of new partitions."""
+    def _look_up(self, known: frozenset[Part] | None, asked: dict[Part, int]) -> _Look:
+        """The rescan thread's work: metadata, the log starts of new partitions (unless
+        `known` is None), and how far MirrorMaker copied the `asked` partitions."""
         wait = min(self._cfg.timeout_s, _RESCAN_WAIT_S)
-        listed, topics = self._listed(wait)
+        listed, topics, offsets = self._listed(wait)
         # Partitions without an offset yet (no leader) are new again at the next rescan.
-        starts, _ = _offsets(self._admin, sorted(listed - known), _EARLIEST, wait)
-        return topics, starts
+        new = [] if known is None else sorted(listed - known)
+        starts, _ = list_offsets(self._admin, new, EARLIEST, wait)
+        return topics, starts, self._copied.copied(offsets, asked, wait)
+
+    def _end(self) -> bool:
+        """Whether a bounded run's slot has ended: after one last look at the counts."""
+        if self._ended:
+            return True
+        if self._last_look is None:
+            asked = self._losses.ask(self._next)
+            if asked:
+                self._last_look = self._pool.submit(self._look_up, None, asked)
+            self._ended = not asked
+            return self._ended
+        if not self._last_look.done():
+            return False
+        with contextlib.suppress(KafkaException):  # no check then: the run ends anyway
+            self._losses.check(self._last_look.result()[2])
+        self._ended = True
+        return True
 
     def _reset(self, msg: Message) -> None:
         """The broker refused the next offset: report why once, continue at the log start."""
@@ -282,18 +260,20 @@ class _Slot(StatefulSourcePartition[FleetBatch, dict[str, int]]):
         vessel = (input_kind(topic) or ("", ""))[1] or UNKNOWN_VESSEL
         where = f"vessel {vessel} topic {topic} partition {partition}"
         if was < low:
-            _note(
+            note(
                 f"GAP {where}: {low - was} records lost, deleted ashore before the fleet read "
                 f"them (next offset {was}, log starts at {low}); continuing from {low}"
             )
         elif was > high:
             # Recreated or truncated ashore: what it holds now is unread (duplicates of
             # earlier records are harmless, the tables converge).
-            _note(
+            note(
                 f"RESET {where}: next offset {was} is past the log end {high} (topic recreated "
                 f"or truncated ashore); reading it again from its log start {low}"
             )
         self._next[part] = low if was < low or was > high else was  # else: a leader change
+        if self._next[part] != was:
+            self._losses.skipped(part)
         # The client stops fetching a partition whose reset failed: assign it afresh.
         self._consumer.incremental_unassign([tp])
         self._assign([part])
@@ -325,7 +305,10 @@ class _Slot(StatefulSourcePartition[FleetBatch, dict[str, int]]):
 
     def next_batch(self) -> list[FleetBatch]:
         if self._cfg.stop_at_end and all(self._done(p) for p in self._next):
-            raise StopIteration  # also a slot that had nothing at start
+            if self._end():
+                raise StopIteration  # also a slot that had nothing at start
+            self._busy = False
+            return []
         now = time.monotonic()
         if not self._cfg.stop_at_end:
             self._rescan(now)
@@ -333,7 +316,7 @@ class _Slot(StatefulSourcePartition[FleetBatch, dict[str, int]]):
         # wait on an empty one would stall all the others.
         messages = self._consumer.consume(self._batch, 0)
         batch: FleetBatch = []
-        nexts, ends = self._next, self._ends
+        nexts, ends, reads = self._next, self._ends, self._losses.read
         for msg in messages:
             topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
             assert topic is not None and partition is not None and offset is not None
@@ -359,9 +342,11 @@ class _Slot(StatefulSourcePartition[FleetBatch, dict[str, int]]):
                 nexts[part] = end  # only markers lie between: the end is next
                 continue
             nexts[part] = offset + 1
+            reads[part] += 1  # tombstones too: each holds a vessel offset
             value = msg.value()
             if value is not None:  # a tombstone carries nothing to fold in
                 batch.append((topic, value))
+        self._lag.report(self._consumer, nexts, now)  # metrics, from cached watermarks
         self._busy = bool(messages)
         if messages:
             self._down_since = None
@@ -373,15 +358,21 @@ class _Slot(StatefulSourcePartition[FleetBatch, dict[str, int]]):
         # After an empty poll, look again a little later rather than spin.
         return None if self._busy else datetime.now(UTC) + _EMPTY_POLL_PAUSE
 
-    def snapshot(self) -> dict[str, int]:
-        return {part_name(t, p): offset for (t, p), offset in self._next.items()}
+    def snapshot(self) -> Snap:
+        losses = self._losses
+        return {part_name(*part): (at, *losses.state(part)) for part, at in self._next.items()}
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        for look in (self._look, self._last_look):
+            if look is not None:
+                look.cancel()
+        # The offsets reader is the rescan thread's: closed there, after a look under way.
+        self._pool.submit(self._copied.close)
+        self._pool.shutdown(wait=False)
         self._consumer.close()
 
 
-class FleetKafkaSource(FixedPartitionedSource[FleetBatch, dict[str, int]]):
+class FleetKafkaSource(FixedPartitionedSource[FleetBatch, Snap]):
     """Every vessel's mirrored topics on the shore cluster, in `SLOTS` fixed partitions.
 
     Items are batches of `(topic, value)`; tombstones are skipped. New topics are
@@ -394,6 +385,6 @@ class FleetKafkaSource(FixedPartitionedSource[FleetBatch, dict[str, int]]):
     def list_parts(self) -> list[str]:
         return [f"slot-{i}" for i in range(SLOTS)]
 
-    def build_part(self, step_id: str, for_part: str, resume_state: dict[str, int] | None) -> _Slot:
+    def build_part(self, step_id: str, for_part: str, resume_state: Snap | None) -> _Slot:
         slot = int(for_part.removeprefix("slot-"))
         return _Slot(self._cfg, slot, self._batch, self._rescan_s, resume_state)

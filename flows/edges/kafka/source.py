@@ -20,6 +20,7 @@ from flows.contract import INPUT_TOPICS
 from flows.edges.kafka.admin import split_name, topic_partitions
 from flows.edges.kafka.errors import KafkaUnavailableError, stop
 from flows.edges.kafka.idle import IdleRule
+from flows.edges.kafka.lag import LagMeter
 from flows.lines import Lines
 from flows.watermark import PartState
 
@@ -73,6 +74,7 @@ class _InputPartition(StatefulSourcePartition[Lines, int]):
         self._consumer.assign([KafkaTopicPartition(self._topic, self._partition, self._next)])
         self._idle = IdleRule(cfg.idle_s, quiet_since=time.monotonic())
         self._ended = False
+        self._lag = LagMeter()
 
     def _on_error(self, err: KafkaError) -> None:
         if err.code() == KafkaError._ALL_BROKERS_DOWN and self._down_since is None:
@@ -125,6 +127,8 @@ class _InputPartition(StatefulSourcePartition[Lines, int]):
             offsets.append(offset)
             self._next = offset + 1
         now = time.monotonic()
+        at_end = self._end is not None and self._next >= self._end
+        self._lag.report(self._consumer, {(self._topic, self._partition): self._next}, now, at_end)
         self._busy = bool(messages)
         if messages:
             self._down_since = None
@@ -132,7 +136,7 @@ class _InputPartition(StatefulSourcePartition[Lines, int]):
             self._check_brokers()
         if raws:
             state = self._idle.delivered(now)
-            if self._end is not None and self._next >= self._end:
+            if at_end:
                 state, self._ended = PartState.ENDED, True
             return self._lines(raws, offsets, state)
         if self._idle.quiet(now, self._has_backlog):
