@@ -17,6 +17,7 @@ from bytewax.dataflow import Dataflow
 from bytewax.inputs import Source
 
 from flows.config import ConfigError
+from flows.contract import OUT_DIR
 from flows.edges.files import JsonlSink
 from flows.edges.fleet_files import FleetFileSource
 from flows.edges.kafka.changelog import KafkaChangelog, ensure_fleet_topics
@@ -29,6 +30,7 @@ from flows.metrics import start as start_metrics
 from flows.progress import log
 from flows.recovery import committed_epoch, prepare_recovery_dir, recovery_dir
 from flows.startup import check_data_dir, first_process, process_id
+from state.fleet_layout import fleet_dir
 from state.fleet_sink import Changelog, FleetTableSink
 
 
@@ -45,8 +47,7 @@ def edges(settings: FleetSettings) -> tuple[Source[FleetBatch], FleetSinks]:
         def changelog() -> Changelog:
             return KafkaChangelog(cfg)
 
-    out = settings.data_dir / "out"
-    letters = JsonlSink(out, {DEAD_LETTERS_OUT: DEAD_LETTERS_FILE})
+    letters = JsonlSink(settings.data_dir / OUT_DIR, {DEAD_LETTERS_OUT: DEAD_LETTERS_FILE})
     return source, FleetSinks(FleetTableSink(settings.data_dir, changelog), letters)
 
 
@@ -59,7 +60,7 @@ def describe_start(settings: FleetSettings, resuming: bool) -> str:
         source = f"every vessel's topics on {settings.kafka.brokers}"
         topics = f" and the topics {', '.join(t.topic for t in TABLES)}"
     how = "resuming from the recovery state" if resuming else "starting afresh"
-    where = settings.data_dir / "state" / "fleet"
+    where = fleet_dir(settings.data_dir)
     return f"fleet {how}: reading {source}; writing the fleet tables in {where}{topics}"
 
 
