@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import cast
 
-from rocksdict import AccessType, ColumnFamily, Rdict, WriteBatch
+from rocksdict import ColumnFamily, Rdict, WriteBatch
 
 from flows.fleet_core.tables import Change
 from state.fleet_layout import (
@@ -51,9 +51,8 @@ from state.table import (
     META_POSITION,
     Closable,
     StoreError,
-    db_options,
     encode_position,
-    new_cache,
+    open_writer,
 )
 
 
@@ -73,23 +72,15 @@ class ShardWriter(Closable):
 
     def __init__(self, path: Path) -> None:
         self._path = path
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(
-                f"cannot create the fleet store directory {path}: {exc}; "
-                "check that the data dir is writable"
-            ) from exc
-        cache = new_cache()
-        try:
-            db = Rdict(
-                str(path),
-                db_options(cache, writer=True),
-                column_families=fleet_column_families(cache),
-                access_type=AccessType.read_write(),
-            )
-        except Exception as exc:
-            raise _open_error(path, exc) from exc
+        db = open_writer(
+            path,
+            fleet_column_families,
+            what=WHAT,
+            directory="fleet store",
+            flow="fleet flow",
+            if_damaged="if it is damaged, delete the fleet store and the recovery directory "
+            "and run the fleet flow again to rebuild it",
+        )
         self._db: Rdict | None = db
         self._data_h: ColumnFamily | None = db.get_column_family_handle(DATA_CF)
         self._meta_h: ColumnFamily | None = db.get_column_family_handle(META_CF)
@@ -356,21 +347,5 @@ def _decode_undo(entry: bytes, path: Path) -> bytes | None:
         return entry[1:]
     raise StoreError(
         f"{WHAT} at {path} has a malformed undo entry {entry[:16]!r}; delete the fleet "
-        "store and the recovery directory and run the fleet flow again to rebuild it"
-    )
-
-
-def _open_error(path: Path, exc: Exception) -> StoreError:
-    message = str(exc)
-    # RocksDB names its LOCK file when another instance holds it ("While lock
-    # file: .../LOCK: Resource temporarily unavailable"); a bare "lock" would
-    # also match "block checksum mismatch".
-    if "/LOCK:" in message:
-        return StoreError(
-            f"{WHAT} at {path} is open in another process "
-            "(is the fleet flow already running?); stop it or use another data dir"
-        )
-    return StoreError(
-        f"cannot open {WHAT} at {path}: {message}; if it is damaged, delete the fleet "
         "store and the recovery directory and run the fleet flow again to rebuild it"
     )

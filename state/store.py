@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from rocksdict import AccessType, ColumnFamily, Rdict, WriteBatch
+from rocksdict import ColumnFamily, Rdict, WriteBatch
 
 from state.table import (
     DATA_CF,
@@ -15,10 +15,9 @@ from state.table import (
     Closable,
     StoreError,
     column_families,
-    db_options,
     decode_position,
     encode_position,
-    new_cache,
+    open_writer,
 )
 
 
@@ -38,23 +37,15 @@ class TableWriter(Closable):
 
     def __init__(self, path: Path) -> None:
         self._path = path
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(
-                f"cannot create the container-state table directory {path}: {exc}; "
-                "check that the data dir is writable"
-            ) from exc
-        cache = new_cache()
-        try:
-            db = Rdict(
-                str(path),
-                db_options(cache, writer=True),
-                column_families=column_families(cache),
-                access_type=AccessType.read_write(),
-            )
-        except Exception as exc:
-            raise _open_error(path, exc) from exc
+        db = open_writer(
+            path,
+            column_families,
+            what="the container-state table",
+            directory="container-state table",
+            flow="flow",
+            if_damaged="if it is damaged, move it away and rerun the flow without recovery "
+            "to rebuild it",
+        )
         self._db: Rdict | None = db
         self._data: ColumnFamily | None = db.get_column_family_handle(DATA_CF)
         self._meta: ColumnFamily | None = db.get_column_family_handle(META_CF)
@@ -164,19 +155,3 @@ class TableWriter(Closable):
         if self._db is None:
             raise StoreError(f"the container-state table writer for {self._path} is closed")
         return self._db
-
-
-def _open_error(path: Path, exc: Exception) -> StoreError:
-    message = str(exc)
-    # RocksDB names its LOCK file when another instance holds it ("While lock
-    # file: .../LOCK: Resource temporarily unavailable"); a bare "lock" would
-    # also match "block checksum mismatch".
-    if "/LOCK:" in message:
-        return StoreError(
-            f"the container-state table at {path} is open in another process "
-            "(is the flow already running?); stop it or use another data dir"
-        )
-    return StoreError(
-        f"cannot open the container-state table at {path}: {message}; "
-        "if it is damaged, move it away and rerun the flow without recovery to rebuild it"
-    )

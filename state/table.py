@@ -9,12 +9,13 @@ restarted writer always sees rows and position that belong together.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Final, Self
 
-from rocksdict import BlockBasedOptions, Cache, DBCompressionType, Options
+from rocksdict import AccessType, BlockBasedOptions, Cache, DBCompressionType, Options, Rdict
 
 from flows.contract import CONTAINER_STATE, STATE_DIR
 
@@ -117,6 +118,57 @@ def column_families(cache: Cache) -> dict[str, Options]:
 
 def new_cache() -> Cache:
     return Cache(16 * MIB)
+
+
+def open_writer(
+    path: Path,
+    families: Callable[[Cache], dict[str, Options]],
+    *,
+    what: str,
+    directory: str,
+    flow: str,
+    if_damaged: str,
+) -> Rdict:
+    """Open (creating it and its parents if needed) a RocksDB store as its single writer.
+
+    Args:
+        path: The store's directory.
+        families: Its column families' options, given the block cache.
+        what: The store, as error messages name it ("the container-state table").
+        directory: Its directory, as the mkdir error names it.
+        flow: The job that writes it, named when another process holds the lock.
+        if_damaged: What to do when RocksDB refuses to open it.
+
+    Raises:
+        StoreError: The directory cannot be created, the store is open in another
+            process, or RocksDB refuses to open it; the message says what to do.
+    """
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(
+            f"cannot create the {directory} directory {path}: {exc}; "
+            "check that the data dir is writable"
+        ) from exc
+    cache = new_cache()
+    try:
+        return Rdict(
+            str(path),
+            db_options(cache, writer=True),
+            column_families=families(cache),
+            access_type=AccessType.read_write(),
+        )
+    except Exception as exc:
+        message = str(exc)
+        # RocksDB names its LOCK file when another instance holds it ("While lock
+        # file: .../LOCK: Resource temporarily unavailable"); a bare "lock" would
+        # also match "block checksum mismatch".
+        if "/LOCK:" in message:
+            raise StoreError(
+                f"{what} at {path} is open in another process "
+                f"(is the {flow} already running?); stop it or use another data dir"
+            ) from exc
+        raise StoreError(f"cannot open {what} at {path}: {message}; {if_damaged}") from exc
 
 
 class Closable:
