@@ -12,13 +12,13 @@ from __future__ import annotations
 import time
 from typing import Final
 
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from flows.config import KafkaSettings
 from flows.edges.kafka.errors import KafkaUnavailableError, stop
-from flows.edges.kafka.sink import Deliveries
+from flows.edges.kafka.sink import Deliveries, output_producer
 from flows.fleet_core.names import TABLES
 
 #: Replicas of a fleet topic, capped by the cluster's size.
@@ -141,36 +141,12 @@ class KafkaChangelog:
         self._deliveries = Deliveries()
         self._queued = 0
         self._closed = False
-        self._producer = Producer(
-            {
-                "bootstrap.servers": cfg.brokers,
-                "enable.idempotence": True,
-                "acks": "all",
-                # Java's partitioner: a key's partition is the same from any client.
-                "partitioner": "murmur2_random",
-                "log_level": 3,
-                "linger.ms": 20,
-                "compression.type": "lz4",
-                # A bounded queue is backpressure (produce waits for acks) instead of
-                # hundreds of MB of rows buffered in front of a slow cluster.
-                "queue.buffering.max.kbytes": 16384,
-                "queue.buffering.max.messages": 50_000,
-                # Give up on a message only after the flush timeout, never silently.
-                "delivery.timeout.ms": int(cfg.timeout_s * 1000),
-                "socket.connection.setup.timeout.ms": int(cfg.timeout_s * 1000),
-                **self._deliveries.config(),
-            }
-        )
+        # Java's partitioner: a key's partition is the same from any client.
+        self._producer = output_producer(cfg, self._deliveries, partitioner="murmur2_random")
 
     def publish(self, table: str, key: str, value: bytes | None) -> None:
         """Queue one row of `table` (None: a tombstone that deletes `key`)."""
-        topic = self._topics[table]
-        while True:
-            try:
-                self._producer.produce(topic, value, key.encode())
-                break
-            except BufferError:  # the local queue is full: wait for acks
-                self._producer.poll(0.05)
+        Deliveries.produce(self._producer, self._topics[table], value, key.encode())
         self._queued += 1
         if self._queued % _POLL_EVERY == 0:
             # Serve failure callbacks now and then, not once per row.

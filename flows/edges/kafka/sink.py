@@ -39,7 +39,9 @@ class Deliveries:
         return {"on_delivery": self.on_delivery, "delivery.report.only.error": True}
 
     @staticmethod
-    def produce(producer: Producer, topic: str, value: bytes, key: bytes | str | None) -> None:
+    def produce(
+        producer: Producer, topic: str, value: bytes | None, key: bytes | str | None
+    ) -> None:
         """Queue one record; a full local queue waits for acks."""
         while True:
             try:
@@ -49,32 +51,39 @@ class Deliveries:
                 producer.poll(0.05)
 
 
+def output_producer(cfg: KafkaSettings, deliveries: Deliveries, **extra: Any) -> Producer:
+    """An idempotent, acks=all producer of outputs that reports failed deliveries to
+    `deliveries`; `extra` adds or overrides librdkafka settings."""
+    return Producer(
+        {
+            "bootstrap.servers": cfg.brokers,
+            "enable.idempotence": True,
+            "acks": "all",
+            # Transient warnings (e.g. "coordinator load in progress" at start) are retried
+            # by the client; anything that loses data raises from the delivery callback.
+            "log_level": 3,
+            "linger.ms": 20,
+            "compression.type": "lz4",
+            # A bounded queue is backpressure (produce() waits for acks) instead of
+            # hundreds of MB of outputs buffered in front of a slow cluster.
+            "queue.buffering.max.kbytes": 16384,
+            "queue.buffering.max.messages": 50_000,
+            # Give up on a message only after the flush timeout, never silently.
+            "delivery.timeout.ms": int(cfg.timeout_s * 1000),
+            "socket.connection.setup.timeout.ms": int(cfg.timeout_s * 1000),
+            **deliveries.config(),
+            **extra,
+        }
+    )
+
+
 class _TopicWriter(StatefulSinkPartition[list[Keyed], None]):
     """One output topic's producer (one sink partition per topic)."""
 
     def __init__(self, cfg: KafkaSettings, topic: str) -> None:
         self._topic, self._timeout = topic, cfg.timeout_s
         self._deliveries = Deliveries()
-        self._producer = Producer(
-            {
-                "bootstrap.servers": cfg.brokers,
-                "enable.idempotence": True,
-                "acks": "all",
-                # Transient warnings (e.g. "coordinator load in progress" at start) are retried
-                # by the client; anything that loses data raises from the delivery callback.
-                "log_level": 3,
-                "linger.ms": 20,
-                "compression.type": "lz4",
-                # A bounded queue is backpressure (produce() waits for acks) instead of
-                # hundreds of MB of outputs buffered in front of a slow cluster.
-                "queue.buffering.max.kbytes": 16384,
-                "queue.buffering.max.messages": 50_000,
-                # Give up on a message only after the flush timeout, never silently.
-                "delivery.timeout.ms": int(cfg.timeout_s * 1000),
-                "socket.connection.setup.timeout.ms": int(cfg.timeout_s * 1000),
-                **self._deliveries.config(),
-            }
-        )
+        self._producer = output_producer(cfg, self._deliveries)
 
     def write_batch(self, values: list[list[Keyed]]) -> None:
         produce, producer, topic = self._deliveries.produce, self._producer, self._topic
