@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -117,26 +118,38 @@ def test_order_replays_workers_and_processes_give_byte_identical_dumps(tmp_path:
     assert _dumps(tmp_path / "p2w2") == expected
 
 
+def _start_until_snapshot(
+    data: Path,
+    inputs: Path,
+    recovery: Path,
+    epoch: Callable[[Path], int | None],
+    at_least: int,
+) -> list[subprocess.Popen[bytes]]:
+    """2 processes x 2 workers with a new 4-partition recovery dir, running once `epoch`
+    of it reaches `at_least` and a random moment more (ready to be killed)."""
+    recovery.mkdir()
+    subprocess.run(
+        [sys.executable, "-m", "bytewax.recovery", str(recovery), "4"], cwd=ROOT, check=True
+    )
+    procs = _start(data, inputs, workers=2, processes=2, recovery=recovery)
+    deadline = time.monotonic() + 120
+    while (epoch(recovery) or 0) < at_least:  # snapshots are committed: kill a bit later
+        assert all(p.poll() is None for p in procs), "the run ended before the kill"
+        assert time.monotonic() < deadline, "the run never committed a snapshot"
+        time.sleep(0.05)
+    time.sleep(random.uniform(0.0, 1.0))
+    assert all(p.poll() is None for p in procs), "the run ended before the kill"
+    return procs
+
+
 def test_kill_9_of_one_process_then_a_resume_with_other_workers(tmp_path: Path) -> None:
     records = fleet_records(8, containers=3000)
     inputs = _files(shuffled(records, random.Random(8)), tmp_path / "in")
     _run(tmp_path / "baseline", inputs, workers=2)
     expected = _dumps(tmp_path / "baseline")
 
-    recovery = tmp_path / "recovery"
-    recovery.mkdir()
-    subprocess.run(
-        [sys.executable, "-m", "bytewax.recovery", str(recovery), "4"], cwd=ROOT, check=True
-    )
-    data = tmp_path / "crashed"
-    procs = _start(data, inputs, workers=2, processes=2, recovery=recovery)
-    deadline = time.monotonic() + 120
-    while (committed_epoch(recovery) or 0) < 3:  # snapshots are committed: kill a bit later
-        assert all(p.poll() is None for p in procs), "the run ended before the kill"
-        assert time.monotonic() < deadline, "the run never committed a snapshot"
-        time.sleep(0.05)
-    time.sleep(random.uniform(0.0, 1.0))
-    assert all(p.poll() is None for p in procs), "the run ended before the kill"
+    data, recovery = tmp_path / "crashed", tmp_path / "recovery"
+    procs = _start_until_snapshot(data, inputs, recovery, committed_epoch, 3)
     procs[1].send_signal(signal.SIGKILL)
     procs[1].wait()
     try:

@@ -27,7 +27,13 @@ from flows.recovery import resume_epoch
 from flows.sim import SimConfig, write_files
 from tests.integration.conftest import KafkaClusters
 from tests.integration.kafka_io import ROOT, end_offsets, finish, flow_env
-from tests.integration.test_fleet_processes import _dumps, _files, _run, _start
+from tests.integration.test_fleet_processes import (
+    _dumps,
+    _files,
+    _run,
+    _start,
+    _start_until_snapshot,
+)
 from tests.support.fleet import fleet_records, shuffled
 from tests.support.kafka import reset_topics
 
@@ -184,20 +190,8 @@ def test_the_fleet_store_restored_from_the_snapshot_resumes_to_the_uninterrupted
     _run(tmp_path / "baseline", inputs, workers=2)
     expected = _dumps(tmp_path / "baseline")
 
-    recovery = tmp_path / "recovery"
-    recovery.mkdir()
-    subprocess.run(
-        [sys.executable, "-m", "bytewax.recovery", str(recovery), "4"], cwd=ROOT, check=True
-    )
-    data = tmp_path / "crashed"
-    procs = _start(data, inputs, workers=2, processes=2, recovery=recovery)
-    deadline = time.monotonic() + 120
-    while (epoch(recovery) or 0) < 4:  # snapshots are committed: kill a bit later
-        assert all(p.poll() is None for p in procs), "the run ended before the kill"
-        assert time.monotonic() < deadline, "the run never committed a snapshot"
-        time.sleep(0.05)
-    time.sleep(random.uniform(0.0, 1.0))
-    assert all(p.poll() is None for p in procs), "the run ended before the kill"
+    data, recovery = tmp_path / "crashed", tmp_path / "recovery"
+    procs = _start_until_snapshot(data, inputs, recovery, epoch, 4)
     for p in procs:
         p.send_signal(signal.SIGKILL)
         p.wait()
