@@ -30,7 +30,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,6 +42,7 @@ from typing import Final
 
 from bench.common import ROOT
 from bench.fleet_backlog import Backlog, ensure
+from deploy.kafka.ports import free_ports
 
 TARGET_RATE: Final = 100_000  # vessel records/s on one worker
 TARGET_SCALING: Final = 1.7  # from 1 to 2 workers
@@ -212,16 +212,6 @@ def run_timed(cmds: list[list[str]], env: dict[str, str], seconds: float, total:
     return Measured(rate, took, read, [p.hwm_kb // 1024 for p in procs], finished, load)
 
 
-def _ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def fleet(backlog: Backlog, work: Path, workers: int, processes: int, seconds: float) -> Measured:
     """`flows.fleet` on the backlog: `processes` processes of `workers` workers each."""
     data = Path(tempfile.mkdtemp(prefix="data-", dir=work))
@@ -235,7 +225,7 @@ def fleet(backlog: Backlog, work: Path, workers: int, processes: int, seconds: f
     cmd = [sys.executable, "-m", "bytewax.run", "flows.fleet", "-w", str(workers)]
     cmds = [cmd]
     if processes > 1:
-        addresses = ";".join(f"127.0.0.1:{p}" for p in _ports(processes))
+        addresses = ";".join(f"127.0.0.1:{p}" for p in free_ports(processes))
         cmds = [[*cmd, "-i", str(i), "-a", addresses] for i in range(processes)]
     return run_timed(cmds, env, seconds, backlog.total)
 

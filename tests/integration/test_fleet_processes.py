@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from deploy.kafka.ports import free_ports
 from flows.fleet_core.names import DEAD_LETTERS_FILE, TABLE_NAMES
 from flows.recovery import committed_epoch
 from tests.integration.kafka_io import ROOT, finish, flow_env
@@ -39,16 +39,6 @@ def _files(records: Records, directory: Path) -> Path:
     return directory
 
 
-def _ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def _start(
     data: Path, inputs: Path, workers: int, processes: int = 1, recovery: Path | None = None
 ) -> list[subprocess.Popen[bytes]]:
@@ -59,7 +49,7 @@ def _start(
     env = flow_env(data, input=f"file:{inputs}")
     if processes == 1:
         return [subprocess.Popen(cmd, cwd=ROOT, env=env, stderr=subprocess.PIPE)]
-    addresses = ";".join(f"127.0.0.1:{p}" for p in _ports(processes))
+    addresses = ";".join(f"127.0.0.1:{p}" for p in free_ports(processes))
     return [
         subprocess.Popen(
             [*cmd, "-i", str(i), "-a", addresses], cwd=ROOT, env=env, stderr=subprocess.PIPE
