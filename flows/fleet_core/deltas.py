@@ -163,9 +163,20 @@ def hourly_key(vessel_id: str, hour: str) -> str:
     return f"{vessel_id}|{hour}"
 
 
+def container_window_key(container_id: str, window_start: str, origin: str) -> str:
+    """`fleet.container-windows`' key: `container_id|window_start|origin` (time order
+    within a container, as every `window_start` has the same RFC 3339 form)."""
+    return f"{container_id}|{window_start}|{origin}"
+
+
+def container_alert_key(container_id: str, alert_id: str) -> str:
+    """`fleet.container-alerts`' key: `container_id|alert_id`."""
+    return f"{container_id}|{alert_id}"
+
+
 # -- field names -------------------------------------------------------------------
 
-#: The upsert tables' (container-state, open-alerts) one SET field: the row's JSON.
+#: The upsert tables' (`names.UPSERT_TABLES`) one SET field: the row's JSON.
 ROW: Final = "row"
 # fleet.vessels
 LAST_HEARD: Final = "last_heard"  # MAX of `sortable(ts)`

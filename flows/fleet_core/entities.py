@@ -11,13 +11,14 @@ Entities (key prefix; versions ordered by; contributions of the latest version):
 
 * `alert|alert_id`: state rank (open < closed = retracted), then digest. While open:
   the `open-alerts` row, +1 open alert of its kind on its vessel and in the `grid`
-  cell and hour of its `started_at`; unless retracted, +1 alert of its kind there.
+  cell and hour of its `started_at`; unless retracted, its `container-alerts` row
+  and +1 alert of its kind in that `grid` row.
 * `window|origin|container_id|start`: `revision`, then digest. +1 window, its
   readings, in-range window or excursion minutes, and its container, in `cargo`
   (band, hour) and `hourly` (vessel, hour); its vessel and container in its `grid`
-  cell and hour. `origin` (the topic's mirror alias) keeps apart the windows that
-  two vessel flows close for one container and start (a transshipment within a
-  window): each flow revises only its own, and both count.
+  cell and hour; its `container-windows` row. `origin` (the topic's mirror alias)
+  keeps apart the windows that two vessel flows close for one container and start
+  (a transshipment within a window): each flow revises only its own, and both count.
 * `state|container_id`: `ts`, then digest. The `container-state` row; +1 reefer
   aboard its vessel (a transshipped container moves to its new vessel).
 * `latest-window|container_id`: (window start, `revision`, digest). +1 container
@@ -50,7 +51,9 @@ from flows.fleet_core.inputs import AlertRecord, Record, StateRow, WindowRecord
 from flows.fleet_core.names import (
     ALERTS_IN,
     CARGO,
+    CONTAINER_ALERTS,
     CONTAINER_STATES,
+    CONTAINER_WINDOWS,
     DLQ_IN,
     GRID,
     HOURLY,
@@ -176,7 +179,7 @@ def _contributions(etype: str, record: Record) -> list[Delta]:
     if etype == ALERT and isinstance(v, AlertRecord):
         return _alert(v)
     if etype == WINDOW and isinstance(v, WindowRecord):
-        return _window(v)
+        return _window(v, record.origin)
     if etype == STATE and isinstance(v, StateRow):
         return [
             Delta(CONTAINER_STATES.name, v.container_id, SET, f.ROW, record.raw.decode(), 1),
@@ -209,9 +212,46 @@ def open_alert_row(a: AlertRecord) -> str:
     return orjson.dumps(row).decode()
 
 
+def container_alert_row(a: AlertRecord) -> str:
+    """The `container-alerts` row of an alert's latest record (not retracted)."""
+    row = {
+        "alert_id": a.alert_id,
+        "kind": a.kind,
+        "state": a.state,
+        "vessel_id": a.vessel_id,
+        "container_id": a.container_id,
+        "since": a.started_at,
+        "closed_at": a.closed_at,
+        "lat": a.lat,
+        "lon": a.lon,
+    }
+    return orjson.dumps(row).decode()
+
+
+def container_window_row(w: WindowRecord) -> str:
+    """The `container-windows` row of a window's highest revision."""
+    row = {
+        "container_id": w.container_id,
+        "vessel_id": w.vessel_id,
+        "window_start": w.window_start,
+        "window_end": w.window_end,
+        "count": w.count,
+        "temp_min": w.temp_min,
+        "temp_max": w.temp_max,
+        "temp_mean": w.temp_mean,
+        "setpoint_c": w.setpoint_c,
+        "out_of_range": w.out_of_range,
+        "revision": w.revision,
+    }
+    return orjson.dumps(row).decode()
+
+
 def _alert(a: AlertRecord) -> list[Delta]:
     out: list[Delta] = []
     is_open = a.state == OPEN
+    if a.state != RETRACTED:
+        key = f.container_alert_key(a.container_id, a.alert_id)
+        out.append(Delta(CONTAINER_ALERTS.name, key, SET, f.ROW, container_alert_row(a), 1))
     if is_open:
         out.append(Delta(OPEN_ALERTS.name, a.alert_id, SET, f.ROW, open_alert_row(a), 1))
         out.append(Delta(VESSELS.name, a.vessel_id, SUM, f.OPEN_BY_KIND, a.kind, 1))
@@ -223,10 +263,11 @@ def _alert(a: AlertRecord) -> list[Delta]:
     return out
 
 
-def _window(w: WindowRecord) -> list[Delta]:
+def _window(w: WindowRecord, origin: str) -> list[Delta]:
     start = f.ts_us(w.window_start)
     hour = f.hour_of(start)
     cid, n, bad = w.container_id, w.count, w.out_of_range
+    history = f.container_window_key(cid, format_ts(start), origin)
     cargo = f.cargo_key(hour, f.band(w.setpoint_c))
     hourly = f.hourly_key(w.vessel_id, hour)
     deviation = (f.milli(w.temp_mean) - f.milli(w.setpoint_c)) * n
@@ -242,6 +283,7 @@ def _window(w: WindowRecord) -> list[Delta]:
         Delta(HOURLY.name, hourly, SUM, f.READINGS, "", n),
         Delta(HOURLY.name, hourly, SUM, f.OUT_OF_RANGE, "", bad),
         Delta(HOURLY.name, hourly, SUM, f.DEVIATION, "", deviation),
+        Delta(CONTAINER_WINDOWS.name, history, SET, f.ROW, container_window_row(w), 1),
     ]
     if w.lat is not None and w.lon is not None:
         grid = f.grid_key(hour, f.cell(w.lat, w.lon))

@@ -76,6 +76,8 @@ class WindowRecord(msgspec.Struct, tag_field="type", tag=WINDOW_TYPE, gc=False):
     temp_mean: _Celsius
     setpoint_c: _Celsius
     out_of_range: _Count
+    temp_min: _Celsius | None = None
+    temp_max: _Celsius | None = None
     lat: _Latitude | None = None
     lon: _Longitude | None = None
     revision: _Count = 0

@@ -100,9 +100,21 @@ OPEN_ALERTS: Final = FleetTable("open-alerts", "fleet.open-alerts", "alert_id")
 CARGO: Final = FleetTable("cargo", "fleet.cargo", "hour|band")
 GRID: Final = FleetTable("grid", "fleet.grid", "hour|lat_min|lon_min")
 HOURLY: Final = FleetTable("hourly", "fleet.hourly", "vessel_id|hour")
+CONTAINER_WINDOWS: Final = FleetTable(
+    "container-windows", "fleet.container-windows", "container_id|window_start|origin"
+)
+CONTAINER_ALERTS: Final = FleetTable(
+    "container-alerts", "fleet.container-alerts", "container_id|alert_id"
+)
 
 #: Every fleet table, in the order the docs list them.
-TABLES: Final = (CONTAINER_STATES, VESSELS, OPEN_ALERTS, CARGO, GRID, HOURLY)
+TABLES: Final = (
+    CONTAINER_STATES, VESSELS, OPEN_ALERTS, CARGO, GRID, HOURLY, CONTAINER_WINDOWS, CONTAINER_ALERTS
+)  # fmt: skip
+#: The upsert tables: each row is one entity's latest version, as JSON (a `ROW` delta).
+UPSERT_TABLES: Final = frozenset(
+    t.name for t in (CONTAINER_STATES, OPEN_ALERTS, CONTAINER_WINDOWS, CONTAINER_ALERTS)
+)
 TABLE_NAMES: Final = tuple(t.name for t in TABLES)
 TABLE_TOPICS: Final = tuple(t.topic for t in TABLES)
 

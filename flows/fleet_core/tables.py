@@ -47,6 +47,14 @@ The tables (key; fields; the row changes when; it is deleted when):
   `windows, readings, out_of_range` (sum of `out_of_range`), `mean_deviation_c`,
   the mean of `temp_mean - setpoint_c` over the readings (each in thousandths of a
   degree; 3 decimals). Deleted when no window is left.
+* `container-windows` (`container_id|window_start|origin`, `window_start` as RFC 3339
+  UTC, `origin` the mirror alias of the vessel flow that closed it): each window's
+  highest revision, `container_id, vessel_id, window_start, window_end, count,
+  temp_min, temp_max, temp_mean, setpoint_c, out_of_range, revision`: a container's
+  history in key order (the dashboard's chart). Changes with a revision; never deleted.
+* `container-alerts` (`container_id|alert_id`): every alert's latest record unless it
+  was retracted, `alert_id, kind, state, vessel_id, container_id, since, closed_at,
+  lat, lon`. Changes when the alert closes; deleted when it is retracted.
 
 Imports only `flows.contract`, `flows.timestamps` and `flows.fleet_core`'s `names`, `deltas`.
 """
@@ -62,7 +70,7 @@ import orjson
 from flows.contract import ALERT_KINDS
 from flows.fleet_core import deltas as f
 from flows.fleet_core.deltas import MAX, SET, SUM, Delta, split_row_id
-from flows.fleet_core.names import CARGO, CONTAINER_STATES, GRID, HOURLY, OPEN_ALERTS, VESSELS
+from flows.fleet_core.names import CARGO, GRID, HOURLY, UPSERT_TABLES, VESSELS
 from flows.timestamps import format_ts
 
 _KIND_ORDER: Final = {kind: i for i, kind in enumerate(ALERT_KINDS)}
@@ -159,7 +167,7 @@ def fold(
 
 def encode(table: str, key: str, row: Row) -> bytes | None:
     """A row's JSON, fields in their fixed order; None when the row is deleted."""
-    if table in (CONTAINER_STATES.name, OPEN_ALERTS.name):
+    if table in UPSERT_TABLES:
         content = row.content()
         return None if content is None else content.encode()
     if row.holds_nothing():

@@ -282,6 +282,7 @@ def test_fleet_topics_are_compacted_and_the_changelog_reads_back_by_key(
     assert {t: len(meta[t].partitions) for t in TABLE_TOPICS} == {
         "fleet.container-state": 4, "fleet.vessels": 4, "fleet.open-alerts": 4,
         "fleet.cargo": 4, "fleet.grid": 4, "fleet.hourly": 4,
+        "fleet.container-windows": 4, "fleet.container-alerts": 4,
     }  # fmt: skip
     resources = [ConfigResource(ResourceType.TOPIC, t) for t in TABLE_TOPICS]
     for resource, future in admin.describe_configs(resources).items():

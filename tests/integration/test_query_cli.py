@@ -132,6 +132,8 @@ FLEET_TABLES = (
     '{"table":"cargo","rows":3}\n'
     '{"table":"grid","rows":0}\n'
     '{"table":"hourly","rows":0}\n'
+    '{"table":"container-windows","rows":0}\n'
+    '{"table":"container-alerts","rows":0}\n'
 )
 
 
@@ -194,7 +196,8 @@ def test_dump_of_an_unknown_table_names_the_fleet_tables(fleet_dir: Path) -> Non
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr == (
         f"error: no table 'ships' in {fleet_dir}; its tables are "
-        "container-state, vessels, open-alerts, cargo, grid, hourly\n"
+        "container-state, vessels, open-alerts, cargo, grid, hourly, "
+        "container-windows, container-alerts\n"
     )
 
 

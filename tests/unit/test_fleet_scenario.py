@@ -245,6 +245,56 @@ EXPECTED: dict[str, dict[str, bytes]] = {
         b'"hour":"2026-11-26T14:00:00Z","containers":2,"windows":2,"readings":5,'
         b'"out_of_range":0,"mean_deviation_c":0.32}',
     },
+    "container-windows": {
+        f"{C1}|{DAY}12:00:00Z|{A}": _row(
+            {"container_id": C1, "vessel_id": A, "window_start": DAY + "12:00:00Z"}
+            | {"window_end": DAY + "12:15:00Z", "count": 3, "temp_min": -18.2}
+            | {"temp_max": -18.2, "temp_mean": -18.2, "setpoint_c": -18.0}
+            | {"out_of_range": 0, "revision": 0}
+        ),
+        f"{C1}|{DAY}12:15:00Z|{A}": _row(
+            {"container_id": C1, "vessel_id": A, "window_start": DAY + "12:15:00Z"}
+            | {"window_end": DAY + "12:30:00Z", "count": 2, "temp_min": -18.0}
+            | {"temp_max": -18.0, "temp_mean": -18.0, "setpoint_c": -18.0}
+            | {"out_of_range": 0, "revision": 0}
+        ),
+        f"{C1}|{DAY}14:00:00Z|{B}": _row(
+            {"container_id": C1, "vessel_id": B, "window_start": DAY + "14:00:00Z"}
+            | {"window_end": DAY + "14:15:00Z", "count": 2, "temp_min": -17.5}
+            | {"temp_max": -17.5, "temp_mean": -17.5, "setpoint_c": -18.0}
+            | {"out_of_range": 0, "revision": 0}
+        ),
+        f"{C2}|{DAY}12:00:00Z|{A}": _row(  # revision 1 replaces revision 0
+            {"container_id": C2, "vessel_id": A, "window_start": DAY + "12:00:00Z"}
+            | {"window_end": DAY + "12:15:00Z", "count": 4, "temp_min": 6.1}
+            | {"temp_max": 6.1, "temp_mean": 6.1, "setpoint_c": 3.0}
+            | {"out_of_range": 1, "revision": 1}
+        ),
+        f"{C2}|{DAY}13:00:00Z|{A}": _row(
+            {"container_id": C2, "vessel_id": A, "window_start": DAY + "13:00:00Z"}
+            | {"window_end": DAY + "13:15:00Z", "count": 3, "temp_min": 5.5}
+            | {"temp_max": 5.5, "temp_mean": 5.5, "setpoint_c": 3.0}
+            | {"out_of_range": 2, "revision": 0}
+        ),
+        f"{C3}|{DAY}14:00:00Z|{B}": _row(
+            {"container_id": C3, "vessel_id": B, "window_start": DAY + "14:00:00Z"}
+            | {"window_end": DAY + "14:15:00Z", "count": 3, "temp_min": 13.5}
+            | {"temp_max": 13.5, "temp_mean": 13.5, "setpoint_c": 13.3}
+            | {"out_of_range": 0, "revision": 0}
+        ),
+    },
+    "container-alerts": {  # the silence on B was retracted: no row
+        f"{C2}|{X_ID}": _row(
+            {"alert_id": X_ID, "kind": "temperature_excursion", "state": "closed"}
+            | {"vessel_id": A, "container_id": C2, "since": DAY + "13:00:00Z"}
+            | {"closed_at": DAY + "13:45:00Z", "lat": 52.5, "lon": 3.2}
+        ),
+        f"{C1}|{Y_ID}": _row(
+            {"alert_id": Y_ID, "kind": "power_loss", "state": "open", "vessel_id": B}
+            | {"container_id": C1, "since": DAY + "14:00:00Z", "closed_at": None}
+            | {"lat": -33.9, "lon": 18.4}
+        ),
+    },
 }
 
 

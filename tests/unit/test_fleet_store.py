@@ -226,6 +226,8 @@ def test_reader_merges_the_shards_in_key_order(tmp_path: Path) -> None:
             "cargo": 7,
             "grid": 0,
             "hourly": 0,
+            "container-windows": 0,
+            "container-alerts": 0,
         }
 
 
@@ -256,7 +258,8 @@ def test_reader_errors_say_what_to_do(tmp_path: Path) -> None:
             reader.get("ships", "a")
         assert str(error.value) == (
             "no fleet table 'ships'; the fleet tables are "
-            "container-state, vessels, open-alerts, cargo, grid, hourly"
+            "container-state, vessels, open-alerts, cargo, grid, hourly, "
+            "container-windows, container-alerts"
         )
     with pytest.raises(StoreError, match="closed"):
         reader.tables()
