@@ -19,9 +19,11 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.responses import Response
 
 from flows.fleet_core.names import OPEN_ALERTS, VESSELS
+from state.api.dashboard import DEFAULT_TOLERANCE_C, add_dashboard
 from state.api.middleware import (
     ApiMetrics,
     BearerAuth,
@@ -74,6 +76,8 @@ __all__ = ["create_app"]
 _OPEN_ALERTS: Final = next(t for t in FLEET_TABLES if t.name == OPEN_ALERTS.name)
 _VESSELS: Final = next(t for t in FLEET_TABLES if t.name == VESSELS.name)
 _VESSEL_STATE: Final = VESSEL_TABLES[0]
+#: Smaller answers (a row, an error) are sent as they are: compressing costs more.
+_GZIP_MIN_BYTES: Final = 2048
 
 _DESCRIPTION: Final = (
     "Read-only HTTP access to Coldwake's tables: a vessel's container-state table and "
@@ -142,8 +146,11 @@ async def answer(stores: Stores, fn: Callable[[View], bytes], want: Wanted) -> R
         await anyio.sleep(POLL_S)
 
 
-def create_app(stores: Stores, token: str | None) -> FastAPI:
-    """The app over these stores; with a token, every route but /healthz requires it."""
+def create_app(
+    stores: Stores, token: str | None, tolerance_c: float = DEFAULT_TOLERANCE_C
+) -> FastAPI:
+    """The app over these stores; with a token, every route but /healthz and the
+    dashboard's pages requires it. `tolerance_c`: the band the container chart draws."""
     app = FastAPI(
         title="Coldwake query API",
         description=_DESCRIPTION,
@@ -260,7 +267,10 @@ def create_app(stores: Stores, token: str | None) -> FastAPI:
     async def prometheus() -> Response:
         return metrics.render()
 
+    add_dashboard(app, stores, tolerance_c)
     # Added last = outermost: metrics see every request, the refused ones too.
+    # Compressed when asked: the dashboard's views are JSON that shrinks tenfold.
+    app.add_middleware(GZipMiddleware, minimum_size=_GZIP_MIN_BYTES)
     app.add_middleware(CommonHeaders, position=stores.position)
     if token is not None:
         app.add_middleware(BearerAuth, token=token)

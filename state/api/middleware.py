@@ -30,9 +30,9 @@ from state.api.names import (
     AUTHORIZATION,
     BEARER,
     FIXED_ROUTES,
-    OPEN_ROUTES,
     POSITION_HEADER,
     UNMATCHED_ROUTE,
+    is_open,
 )
 
 JSON: Final = "application/json"
@@ -132,14 +132,14 @@ class Metrics:
 
 
 class BearerAuth:
-    """401 for a request without `Authorization: Bearer <token>`, except OPEN_ROUTES."""
+    """401 for a request without `Authorization: Bearer <token>`, except open paths."""
 
     def __init__(self, app: ASGIApp, token: str) -> None:
         self.app = app
         self._expected = (BEARER + token).encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] not in OPEN_ROUTES:
+        if scope["type"] == "http" and not is_open(scope["path"]):
             given = b""
             for name, value in scope["headers"]:
                 if name == AUTHORIZATION:

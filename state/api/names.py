@@ -21,14 +21,33 @@ READYZ_ROUTE: Final = "/readyz"
 METRICS_ROUTE: Final = "/metrics"
 OPENAPI_ROUTE: Final = "/openapi.json"
 
+# The dashboard: its pages, their data (one JSON view per page) and static files.
+FLEET_PAGE: Final = "/"
+CONTAINER_PAGE: Final = "/containers/{container_id}"
+VESSEL_PAGE: Final = "/vessels/{vessel_id}"
+FLEET_VIEW_ROUTE: Final = "/api/view/fleet"
+CONTAINER_VIEW_ROUTE: Final = "/api/view/containers/{container_id}"
+VESSEL_VIEW_ROUTE: Final = "/api/view/vessels/{vessel_id}"
+CREW_VIEW_ROUTE: Final = "/api/view/vessel"
+STATIC_PREFIX: Final = "/static"
+
 #: Routes without parameters: their path is their template (the metrics' route label).
 FIXED_ROUTES: Final = frozenset(
     {TABLES_ROUTE, ALERTS_ROUTE, VESSELS_ROUTE, HEALTHZ_ROUTE, READYZ_ROUTE}
-    | {METRICS_ROUTE, OPENAPI_ROUTE}
+    | {METRICS_ROUTE, OPENAPI_ROUTE, FLEET_PAGE, FLEET_VIEW_ROUTE, CREW_VIEW_ROUTE}
 )
 
-#: Answered without a token: a liveness probe carries none, and says nothing of the data.
-OPEN_ROUTES: Final = frozenset({HEALTHZ_ROUTE})
+#: Answered without a token: a liveness probe carries none, and says nothing of the data;
+#: nor do the dashboard's pages and static files (their data comes from /api/view/…,
+#: which the page's script fetches with the token).
+OPEN_ROUTES: Final = frozenset({HEALTHZ_ROUTE, FLEET_PAGE})
+OPEN_PREFIXES: Final = (STATIC_PREFIX + "/", "/containers/", "/vessels/")
+
+
+def is_open(path: str) -> bool:
+    """Whether a path is answered without the token."""
+    return path in OPEN_ROUTES or path.startswith(OPEN_PREFIXES)
+
 
 #: The metrics' route label of a request that matched no route (or was refused before).
 UNMATCHED_ROUTE: Final = "unmatched"

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, NoReturn
 
-from flows.config import ConfigError, check_names, value
+from flows.config import ConfigError, check_names, threshold_var, value
 from state.api.names import (
     DEFAULT_HOST,
     DEFAULT_PORT,
@@ -165,6 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "(clients send 'Authorization: Bearer <token>'), or bind 127.0.0.1"
             )
         _check_tls(args.tls_cert, args.tls_key)
+        # The container chart's band: the same setting as the vessel flow's.
+        tolerance_c: float = value(os.environ, threshold_var("tolerance_c"))
         stores = Stores(args.data)
     except ConfigError as exc:
         return _fail(f"configuration error: {exc}")
@@ -179,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from state.api.protocol import JsonErrorsH11
 
         config = uvicorn.Config(
-            create_app(stores, token),
+            create_app(stores, token, tolerance_c),
             http=JsonErrorsH11,
             lifespan="off",
             log_level="warning",

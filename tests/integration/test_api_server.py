@@ -23,6 +23,9 @@ from flows.contract import ALERT_KINDS
 from flows.recovery import committed_epoch
 from state.api.names import (
     ALERTS_ROUTE,
+    CONTAINER_VIEW_ROUTE,
+    CREW_VIEW_ROUTE,
+    FLEET_VIEW_ROUTE,
     HEALTHZ_ROUTE,
     MAX_LIMIT,
     METRICS_ROUTE,
@@ -33,6 +36,7 @@ from state.api.names import (
     TABLES_ROUTE,
     UNMATCHED_ROUTE,
     VESSEL_ROUTE,
+    VESSEL_VIEW_ROUTE,
     VESSELS_ROUTE,
 )
 from state.reader import TableReader, database_identity
@@ -296,7 +300,8 @@ def test_health_readiness_and_openapi(run: Run) -> None:
     spec = run.api.get(OPENAPI_ROUTE).json()
     assert set(spec["paths"]) == {
         TABLES_ROUTE, ROW_ROUTE, ROWS_ROUTE, ALERTS_ROUTE, VESSELS_ROUTE, VESSEL_ROUTE,
-        HEALTHZ_ROUTE, READYZ_ROUTE,
+        HEALTHZ_ROUTE, READYZ_ROUTE, FLEET_VIEW_ROUTE, CONTAINER_VIEW_ROUTE, VESSEL_VIEW_ROUTE,
+        CREW_VIEW_ROUTE,
     }  # fmt: skip
     assert all(list(methods) == ["get"] for methods in spec["paths"].values())
 
