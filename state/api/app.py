@@ -24,6 +24,7 @@ from starlette.responses import Response
 
 from flows.fleet_core.names import OPEN_ALERTS, VESSELS
 from state.api.dashboard import DEFAULT_TOLERANCE_C, add_dashboard
+from state.api.link import MirrorWatch
 from state.api.middleware import (
     ApiMetrics,
     BearerAuth,
@@ -147,7 +148,10 @@ async def answer(stores: Stores, fn: Callable[[View], bytes], want: Wanted) -> R
 
 
 def create_app(
-    stores: Stores, token: str | None, tolerance_c: float = DEFAULT_TOLERANCE_C
+    stores: Stores,
+    token: str | None,
+    tolerance_c: float = DEFAULT_TOLERANCE_C,
+    mirrors: MirrorWatch | None = None,
 ) -> FastAPI:
     """The app over these stores; with a token, every route but /healthz and the
     dashboard's pages requires it. `tolerance_c`: the band the container chart draws."""
@@ -267,10 +271,10 @@ def create_app(
     async def prometheus() -> Response:
         return metrics.render()
 
-    add_dashboard(app, stores, tolerance_c)
+    add_dashboard(app, stores, tolerance_c, mirrors)
     # Added last = outermost: metrics see every request, the refused ones too.
     # Compressed when asked: the dashboard's views are JSON that shrinks tenfold.
-    app.add_middleware(GZipMiddleware, minimum_size=_GZIP_MIN_BYTES)
+    app.add_middleware(GZipMiddleware, minimum_size=_GZIP_MIN_BYTES, compresslevel=6)
     app.add_middleware(CommonHeaders, position=stores.position)
     if token is not None:
         app.add_middleware(BearerAuth, token=token)

@@ -9,8 +9,10 @@ kept (`ViewCache`), so that a room full of open pages costs one build per change
 
 from __future__ import annotations
 
+import gzip
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -21,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from flows.config import threshold_var, value
+from state.api.link import MirrorWatch
 from state.api.middleware import json_response
 from state.api.names import (
     CONTAINER_PAGE,
@@ -54,39 +57,63 @@ _PAGE_HEADERS: Final = {
 #: Views kept, newest used last out: a few pages' worth of containers and vessels.
 _CACHED_VIEWS: Final = 64
 _UNCHANGED: Final = b""
+#: gzip's default trade-off: level 9 takes twice as long for a few per cent less.
+_GZIP_LEVEL: Final = 6
 
 
 class ViewCache:
-    """Built views by (route, argument), each with the position it was built at.
+    """Built views by (route, argument), each with the position it was built at, as
+    JSON and, once a client asked for it, gzipped (a fleet view is ~0.6 MB of JSON:
+    compressing it costs more than building it from the cache).
 
     Used only under the stores' lock (inside `Stores.read`), so it needs none itself.
     """
 
     def __init__(self) -> None:
-        self._views: OrderedDict[tuple[str, str], tuple[int, bytes]] = OrderedDict()
+        self._views: OrderedDict[tuple[str, str], _Built] = OrderedDict()
 
     def get(
-        self, view: View, name: tuple[str, str], build: Callable[[View], dict[str, Any]]
+        self,
+        view: View,
+        name: tuple[str, str],
+        build: Callable[[View], dict[str, Any]],
+        gzipped: bool = False,
+        generation: int = 0,
     ) -> bytes:
-        """The view `name` at `view.position`: kept, or built now and kept."""
+        """The view `name` at `view.position` (and the link watch's `generation`): kept,
+        or built now and kept."""
         kept = self._views.get(name)
-        if kept is not None and kept[0] == view.position:
-            self._views.move_to_end(name)
-            return kept[1]
-        body = orjson.dumps({**build(view), "position": view.position})
-        self._views[name] = (view.position, body)
+        if kept is None or (kept.position, kept.generation) != (view.position, generation):
+            body = orjson.dumps({**build(view), "position": view.position})
+            kept = _Built(view.position, generation, body)
+            self._views[name] = kept
         self._views.move_to_end(name)
         while len(self._views) > _CACHED_VIEWS:
             self._views.popitem(last=False)
-        return body
+        if not gzipped:
+            return kept.body
+        if kept.gzipped is None:
+            kept.gzipped = gzip.compress(kept.body, _GZIP_LEVEL, mtime=0)
+        return kept.gzipped
 
 
-def _etag(position: int) -> str:
-    return f'"{position}"'
+@dataclass(slots=True)
+class _Built:
+    position: int
+    generation: int
+    body: bytes
+    gzipped: bytes | None = None
 
 
-def add_dashboard(app: FastAPI, stores: Stores, tolerance_c: float) -> None:
-    """Add the pages, views and static files to the query API's app."""
+def _etag(position: int, generation: int) -> str:
+    return f'"{position}.{generation}"'
+
+
+def add_dashboard(
+    app: FastAPI, stores: Stores, tolerance_c: float, mirrors: MirrorWatch | None = None
+) -> None:
+    """Add the pages, views and static files to the query API's app; with `mirrors`,
+    the vessel views show what waits to cross each vessel's link."""
     cache = ViewCache()
     fleet = "fleet" in stores.kinds
     pages = {name: (STATIC_DIR / name).read_bytes() for name in ("index.html", "vessel.html")}
@@ -96,20 +123,26 @@ def add_dashboard(app: FastAPI, stores: Stores, tolerance_c: float) -> None:
         return Response(pages[name], media_type="text/html", headers=_PAGE_HEADERS)
 
     async def serve(
-        request: Request, name: tuple[str, str], build: Callable[[View], dict[str, Any]]
+        request: Request,
+        name: tuple[str, str],
+        build: Callable[[View], dict[str, Any]],
+        generation: int = 0,
     ) -> Response:
         tag = request.headers.get("if-none-match")
+        gzipped = "gzip" in request.headers.get("accept-encoding", "")
 
         def fn(view: View) -> bytes:
-            if tag == _etag(view.position):
+            if tag == _etag(view.position, generation):
                 return _UNCHANGED  # the page has this position: nothing to build
-            return cache.get(view, name, build)
+            return cache.get(view, name, build, gzipped, generation)
 
         position, body, _ = await run_in_threadpool(stores.read, fn, None, REFRESH_S)
-        headers = {"ETag": _etag(position)}
+        headers = {"ETag": _etag(position, generation), "Vary": "Accept-Encoding"}
         if body == _UNCHANGED:
             return Response(status_code=304, headers={**headers, POSITION_HEADER: str(position)})
         assert body is not None  # no min_position: the callback always ran
+        if gzipped:
+            headers["Content-Encoding"] = "gzip"  # the GZip middleware leaves it as it is
         return json_response(body, headers=headers, position=position)
 
     def fleet_only(what: str) -> None:
@@ -148,8 +181,13 @@ def add_dashboard(app: FastAPI, stores: Stores, tolerance_c: float) -> None:
     async def vessel_data(request: Request, vessel_id: str) -> Response:
         fleet_only("a vessel view")
         check_text("vessel_id", vessel_id)
+        generation = 0 if mirrors is None else mirrors.generation
+        mirror = None if mirrors is None else mirrors.report(vessel_id)
         return await serve(
-            request, ("vessel", vessel_id), lambda view: fleet_vessel_view(view, vessel_id)
+            request,
+            ("vessel", vessel_id),
+            lambda view: fleet_vessel_view(view, vessel_id, mirror),
+            generation,
         )
 
     @app.get(CREW_VIEW_ROUTE, summary="A vessel data dir's page data: its reefers and alerts")

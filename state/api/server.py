@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, NoReturn
 
+from deploy.kafka.errors import StateMissingError
 from flows.config import ConfigError, check_names, threshold_var, value
+from state.api.link import MirrorWatch
 from state.api.names import (
     DEFAULT_HOST,
     DEFAULT_PORT,
@@ -69,6 +71,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--tls-cert", type=Path, metavar="FILE", help="serve HTTPS: certificate")
     parser.add_argument("--tls-key", type=Path, metavar="FILE", help="serve HTTPS: private key")
+    parser.add_argument(
+        "--mirror-dir",
+        type=Path,
+        metavar="DIR",
+        help="a `python -m deploy.kafka up --vessels …` dir: the vessel pages show the "
+        "records waiting to cross each link (its `mirror status`)",
+    )
     return parser
 
 
@@ -167,10 +176,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         _check_tls(args.tls_cert, args.tls_key)
         # The container chart's band: the same setting as the vessel flow's.
         tolerance_c: float = value(os.environ, threshold_var("tolerance_c"))
+        mirrors = None if args.mirror_dir is None else MirrorWatch(args.mirror_dir)
         stores = Stores(args.data)
     except ConfigError as exc:
         return _fail(f"configuration error: {exc}")
-    except (StartError, StoreError) as exc:
+    except (StartError, StoreError, StateMissingError) as exc:
         return _fail(str(exc))
     try:
         sock = _bind(address)
@@ -181,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from state.api.protocol import JsonErrorsH11
 
         config = uvicorn.Config(
-            create_app(stores, token, tolerance_c),
+            create_app(stores, token, tolerance_c, mirrors),
             http=JsonErrorsH11,
             lifespan="off",
             log_level="warning",
@@ -194,6 +204,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             ssl_keyfile=args.tls_key,
         )
         config.load()
+        if mirrors is not None:
+            mirrors.start()
         print(
             _describe(stores, sock, args.tls_cert is not None, token is not None),
             file=sys.stderr,

@@ -245,8 +245,13 @@ def _reefer_order(row: dict[str, Any]) -> tuple[int, str]:
     return (severity(worst).rank if worst else len(SEVERITIES) + 2, row["container_id"])
 
 
-def fleet_vessel_view(view: View, vessel_id: str) -> dict[str, Any]:
-    """One vessel ashore: its row, link status, open alerts and reefers aboard."""
+def fleet_vessel_view(
+    view: View, vessel_id: str, mirror: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """One vessel ashore: its row, link status, open alerts and reefers aboard.
+
+    `mirror`: what waits to cross its link (`state.api.link`), when the server watches it.
+    """
     vessels = list(_objects(view.rows(_VESSELS)))
     row = next((v for v in vessels if v["vessel_id"] == vessel_id), None)
     fleet_time = _fleet_time(vessels)
@@ -266,7 +271,8 @@ def fleet_vessel_view(view: View, vessel_id: str) -> dict[str, Any]:
         "vessel_id": vessel_id,
         "severities": severities_json(),
         "vessel": row,
-        "link": link and link | {"stale_after_s": STALE_AFTER_S, "fleet_time": fleet_time},
+        "link": (link or {"behind_s": None, "stale": True})
+        | {"stale_after_s": STALE_AFTER_S, "fleet_time": fleet_time, "mirror": mirror},
         "reefers": sorted(reefers, key=_reefer_order),
         "alerts": _sorted_alerts(alerts),
     }

@@ -43,6 +43,7 @@ from deploy.kafka.topics import RETENTION_MS
 from flows.config import KafkaSettings
 from flows.contract import CONTAINER_STATE, LATE, OUTPUTS, POSITION
 from flows.edges.kafka.fleet_source import FleetKafkaSource
+from state.api.link import MirrorWatch
 from tests.support.kafka import Partitions, kill_strays, produce, topic_records, topics_records
 
 pytestmark = pytest.mark.integration
@@ -231,6 +232,30 @@ def test_outage_leaves_the_vessel_unaffected_and_the_backlog_crosses_exactly(
     mirrored.ok("link", "up", mirrored.vessel)
     _assert_exact(mirrored)
     assert mirrored.mirror_pid() == pid
+
+
+def test_the_dashboards_link_watch_counts_what_waits_to_cross(mirrored: Mirrored) -> None:
+    """`state.api --mirror-dir`: the vessel page's backlog is `mirror status`'s."""
+    watch = MirrorWatch(mirrored.home, interval_s=0.2)
+    watch.start()
+    try:
+        mirrored.ok("link", "down", mirrored.vessel)
+        produce(mirrored.vessel_brokers, _records("watched", 100, MIRRORED))
+        deadline = time.monotonic() + 30
+        while (report := watch.report(mirrored.vessel)) is None or report["waiting"] < 600:
+            assert time.monotonic() < deadline, f"the watch saw {report}"
+            time.sleep(0.2)
+        assert (report["mirror"], report["link"], report["problems"]) == ("up", "down", [])
+        assert report["waiting_by_topic"] == dict.fromkeys(MIRRORED, 100)
+        seen = watch.generation
+        mirrored.ok("link", "up", mirrored.vessel)
+        _assert_exact(mirrored)
+        while (report := watch.report(mirrored.vessel)) is None or report["waiting"] > 0:
+            assert time.monotonic() < deadline + 60, f"the watch saw {report}"
+            time.sleep(0.2)
+        assert report["link"] == "up" and watch.generation > seen
+    finally:
+        watch.stop()
 
 
 def test_mirrormaker_killed_mid_drain_restarts_without_loss_or_repeat(mirrored: Mirrored) -> None:

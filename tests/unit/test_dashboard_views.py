@@ -3,6 +3,7 @@ and the view cache that builds a view once per store position."""
 
 from __future__ import annotations
 
+import gzip
 from typing import Any
 
 from state.api.dashboard import ViewCache
@@ -75,4 +76,6 @@ def test_a_view_is_built_once_per_position() -> None:
     assert cache.get(_View(5), ("fleet", ""), build) == b'{"n":1,"position":5}'  # type: ignore[arg-type]
     assert cache.get(_View(5), ("fleet", ""), build) == b'{"n":1,"position":5}'  # type: ignore[arg-type]
     assert cache.get(_View(6), ("fleet", ""), build) == b'{"n":2,"position":6}'  # type: ignore[arg-type]
+    zipped = cache.get(_View(6), ("fleet", ""), build, gzipped=True)  # type: ignore[arg-type]
+    assert gzip.decompress(zipped) == b'{"n":2,"position":6}'
     assert built == [5, 6]

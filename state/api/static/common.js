@@ -73,6 +73,11 @@ export const parseTime = (iso) => (iso ? Date.parse(iso) : NaN);
 export const isNum = (v) => typeof v === "number" && Number.isFinite(v);
 export const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
 export const fmtNum = (v, digits = 1, unit = "") => (isNum(v) ? v.toFixed(digits) + unit : "—");
+// A signed difference, "+0.4" or "-1.2" ("0.0", never "-0.0").
+export function fmtDelta(d) {
+  const r = Math.round(d * 10) / 10 || 0;
+  return isNum(d) ? `${r > 0 ? "+" : ""}${r.toFixed(1)}` : "—";
+}
 
 export function fmtTime(iso, zone = " UTC") {
   const t = parseTime(iso);
@@ -147,14 +152,16 @@ export function pathId(prefix) {
 }
 
 // Fetch `url` now and a second after each answer, with If-None-Match; render(body) on
-// each 200. Failures never clear what is shown: they only say so.
-export function poll(url, { render, notFound }) {
+// each 200 with `found` not false (else say `missing`: the page polls on until it is).
+// Failures never clear what is shown: they only say so.
+export function poll(url, render, missing) {
   const updated = $("updated");
   const message = $("message");
   let etag = null;
   let shown = null; // "position N · updated T" of the data on screen
   let timer = 0;
   let busy = false; // one request at a time, whatever woke the poller
+  let absent = false; // the last view said found: false
 
   const say = (text) => {
     message.hidden = !text;
@@ -182,12 +189,13 @@ export function poll(url, { render, notFound }) {
     }
     if (res.status === 200) {
       etag = res.headers.get("ETag");
-      render(body);
+      absent = body.found === false;
+      if (!absent) render(body);
       shown = `position ${body.position ?? "—"} · updated ${new Date().toISOString().slice(11, 19)} UTC`;
     }
     if (res.status === 401) say("This API needs a token: open the page as …/#token=YOUR_TOKEN");
-    else if (res.status === 404) say(notFound(body?.error));
-    else if (res.status < 400) say(null); // a 304 too: it may answer a new token
+    else if (res.status === 404) say(body?.error ?? `Not found: ${url}`);
+    else if (res.status < 400) say(absent ? missing : null); // a 304 too: it may answer a new token
     status(res.status >= 500);
     // a wrong token stays wrong: wait for a new #token= (hashchange) instead of retrying
     return res.status === 401;

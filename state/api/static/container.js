@@ -3,7 +3,7 @@
 
 import {
   $, el, setText, fill, syncRows, poll, pathId, emptyRow, chip, kindChip, link, severity, plural,
-  fmtTime, fmtShort, fmtDuration, fmtNum, parseTime as t, isNum, rendered,
+  fmtTime, fmtShort, fmtDelta, fmtDuration, fmtNum, parseTime as t, isNum, rendered,
 } from "./common.js";
 
 const id = pathId("/containers/") ?? "";
@@ -191,7 +191,7 @@ function render(body) {
   const dev = isNum(st?.temp_c) && isNum(st?.setpoint_c) ? st.temp_c - st.setpoint_c : null;
   const kinds = st?.open_alerts ?? [];
   fill($("on-vessel"), `${st?.vessel_id}`, () => (st ? link("/vessels/", st.vessel_id) : "no current state"));
-  setText($("temp"), fmtNum(st?.temp_c, 1, " °C") + (isNum(dev) ? ` (${dev >= 0 ? "+" : ""}${dev.toFixed(1)})` : ""));
+  setText($("temp"), fmtNum(st?.temp_c, 1, " °C") + (isNum(dev) ? ` (${fmtDelta(dev)})` : ""));
   setText($("setpoint"), fmtNum(st?.setpoint_c, 1, " °C"));
   setText($("power"), fmtNum(st?.power_kw, 1, " kW"));
   setText($("door"), st?.door_open === true ? "OPEN" : st?.door_open === false ? "closed" : "—");
@@ -221,7 +221,4 @@ addEventListener("resize", () => {
 
 setText($("title"), `Container ${id}`);
 document.title = `Coldwake · ${id}`;
-poll(`/api/view/containers/${encodeURIComponent(id)}`, {
-  render,
-  notFound: () => `No container ${id} in the fleet tables`,
-});
+poll(`/api/view/containers/${encodeURIComponent(id)}`, render, `No container ${id} in the fleet tables`);

@@ -1,4 +1,4 @@
-// Fleet page: summary, map, vessel list and the open-alerts table with its filters.
+// Fleet page: summary, map, the open-alerts table with its filters, and the vessel list.
 
 import {
   $, el, setText, fill, syncRows, poll, plural, fmtTime, fmtShort, fmtDuration, severity, kindsByRank,
@@ -17,6 +17,10 @@ const map = createMap($("map"), (id) => {
 const landDrawn = map.loadLand("/static/vendor/land-110m.json");
 let data = null;
 let selected = null; // alert_id of the highlighted row
+// The first render draws the rows a screen can show at once, and the rest (thousands of
+// alerts, the vessel list) right after it has painted: the desk sees the fleet sooner.
+const FIRST_ROWS = 100;
+let complete = false;
 
 // Options follow the data; the current choice stays even when its value is gone.
 function setOptions(select, pairs) {
@@ -30,7 +34,7 @@ function setOptions(select, pairs) {
 function renderAlerts() {
   const [kind, vessel] = [kindFilter.value, vesselFilter.value];
   const shown = data.alerts.filter((a) => (!kind || a.kind === kind) && (!vessel || a.vessel_id === vessel));
-  syncRows(tbody, shown, "alert", (a) => a.alert_id, () => emptyRow(6, { tabindex: 0 }), (row, a) => {
+  syncRows(tbody, complete ? shown : shown.slice(0, FIRST_ROWS), "alert", (a) => a.alert_id, () => emptyRow(6, { tabindex: 0 }), (row, a) => {
     updateAlertRow(row, a, data.severities, data.fleet_time, true);
     if (a.alert_id === selected) row.setAttribute("aria-selected", "true");
     else row.removeAttribute("aria-selected");
@@ -83,8 +87,19 @@ function render(body) {
   const ids = new Set([...data.vessels, ...data.alerts].map((x) => x.vessel_id).filter(Boolean));
   setOptions(vesselFilter, [...ids].sort().map((id) => [id, id]));
   renderAlerts();
-  renderVessels();
-  landDrawn.then(rendered);
+  if (complete) {
+    renderVessels();
+    return;
+  }
+  landDrawn.then(() => {
+    rendered();
+    setTimeout(() => {
+      complete = true;
+      renderAlerts();
+      renderVessels();
+      performance.mark("coldwake-complete");
+    });
+  });
 }
 
 // Highlight an alert's row and centre the map on it (on its vessel when it has no position).
@@ -110,4 +125,4 @@ kindFilter.addEventListener("change", () => data && renderAlerts());
 vesselFilter.addEventListener("change", () => data && renderAlerts());
 $("world").addEventListener("click", () => map.world());
 
-poll("/api/view/fleet", { render, notFound: (error) => error ?? "No fleet data here." });
+poll("/api/view/fleet", render);

@@ -42,13 +42,15 @@ export function createMap(svg, onVesselPick) {
 
   // Markers are in CSS pixels: scale by the SVG units per pixel at the current zoom.
   function placeMarks() {
-    const at = (x, y) => `translate(${r1(x)} ${r1(y)}) scale(${(view[2] / (svg.clientWidth || W)).toFixed(4)})`;
+    const k = (view[2] / (svg.clientWidth || W)).toFixed(4); // read once: reading it between writes forces layouts
+    const at = (x, y) => `translate(${r1(x)} ${r1(y)}) scale(${k})`;
     for (const g of vessels.children) {
       g.setAttribute("transform", at(+g.dataset.x, +g.dataset.y));
       // a stale label near the right edge goes to the left of its marker
       const right = +g.dataset.x > view[0] + view[2] * 0.75;
-      g.querySelector(".stale-label")?.setAttribute("x", right ? -15 : 15);
-      g.querySelector(".stale-label")?.setAttribute("text-anchor", right ? "end" : "start");
+      const label = g.querySelector(".stale-label");
+      label?.setAttribute("x", right ? -15 : 15);
+      label?.setAttribute("text-anchor", right ? "end" : "start");
     }
     if (focusAt) focus.setAttribute("transform", at(...project(...focusAt)));
   }

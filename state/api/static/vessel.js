@@ -3,7 +3,7 @@
 
 import {
   $, el, setText, fill, syncRows, poll, pathId, emptyRow, chip, kindChip, link, severity, kindsByRank, plural,
-  fmtTime, fmtShort, fmtAge, fmtDuration, fmtNum, fmtPos, parseTime, isNum, updateAlertRow, rendered,
+  fmtTime, fmtShort, fmtAge, fmtDelta, fmtDuration, fmtNum, fmtPos, parseTime, isNum, updateAlertRow, rendered,
 } from "./common.js";
 
 const id = pathId("/vessels/");
@@ -34,11 +34,21 @@ function renderSummary() {
   const status = $("link-status");
   status.classList.toggle("down", !!shore?.stale);
   const last = v.last_heard ? ` (last record ${fmtTime(v.last_heard)})` : "";
-  fill(status, `${shore?.stale}|${shore?.behind_s}|${last}`, () => (!shore
+  fill(status, `${shore?.stale}|${shore?.behind_s}|${last}|${JSON.stringify(shore?.mirror)}`, () => (!shore
     ? "Link: this is the vessel's own data, read on board."
-    : shore.stale
+    : [...(shore.stale
       ? [chip("stale", "STALE"), `Link down? no data for ${fmtDuration(shore.behind_s)}${last}`]
-      : `Link: data up to date (${fmtDuration(shore.behind_s)} behind the fleet)`));
+      : [`Link: data up to date (${fmtDuration(shore.behind_s)} behind the fleet)`]),
+    ...mirrorText(shore.mirror)]));
+}
+
+// What `mirror status` says waits on board (only when the server watches the mirrors).
+function mirrorText(m) {
+  if (!m) return [];
+  if (m.error) return [` · mirror status unknown: ${m.error}`];
+  const waiting = `${m.waiting.toLocaleString("en")} record${m.waiting === 1 ? "" : "s"} waiting to cross`;
+  const problems = m.problems.length ? ` · ${m.problems.join(" · ")}` : "";
+  return [` · ${waiting} (mirror ${m.mirror}, link ${m.link ?? "unknown"}, checked ${fmtTime(m.checked_at)})${problems}`];
 }
 
 // Ages are read against the fleet's clock, or on board against the newest reading.
@@ -64,7 +74,7 @@ function renderReefers(ref) {
     fill(box, `${r.container_id}|${data.fleet}`, () => link("/containers/", r.container_id, data.fleet));
     setText(temp, fmtNum(r.temp_c));
     setText(sp, fmtNum(r.setpoint_c));
-    setText(dev, isNum(d) ? `${d > 0 ? "+" : ""}${d.toFixed(1)}` : "—");
+    setText(dev, fmtDelta(d));
     setText(power, fmtNum(r.power_kw));
     setText(door, r.door_open === true ? "OPEN" : r.door_open === false ? "closed" : "—");
     fill(alerts, `${sorted(r)}`, () => sorted(r).map((k) => kindChip(sev, k)));
@@ -75,22 +85,22 @@ function renderReefers(ref) {
   setText($("reefer-count"), rows.length === data.reefers.length ? total : `${rows.length} of ${total}`);
 }
 
+function render(body) {
+  data = { ...body, reefers: body.reefers ?? [], alerts: body.alerts ?? [] };
+  const ref = refTime();
+  renderSummary();
+  const update = (row, a) => updateAlertRow(row, a, data.severities, ref, data.fleet);
+  syncRows($("alerts").tBodies[0], data.alerts, "alert", (a) => a.alert_id, () => emptyRow(6), update);
+  $("alerts").nextElementSibling.hidden = data.alerts.length > 0;
+  setText($("alert-count"), plural(data.alerts.length, "open alert"));
+  renderReefers(ref);
+  rendered();
+}
+
 filter.addEventListener("input", () => data && renderReefers(refTime()));
 
 // only a fleet dir serves /vessels/{id}: the fleet-only facts are laid out before data comes
 for (const row of document.querySelectorAll("[data-fleet-only]")) row.hidden = !id;
 setText($("title"), id ? `Vessel ${id}` : "This vessel");
-poll(id ? `/api/view/vessels/${encodeURIComponent(id)}` : "/api/view/vessel", {
-  render(body) {
-    data = { ...body, reefers: body.reefers ?? [], alerts: body.alerts ?? [] };
-    const ref = refTime();
-    renderSummary();
-    const update = (row, a) => updateAlertRow(row, a, data.severities, ref, data.fleet);
-    syncRows($("alerts").tBodies[0], data.alerts, "alert", (a) => a.alert_id, () => emptyRow(6), update);
-    $("alerts").nextElementSibling.hidden = data.alerts.length > 0;
-    setText($("alert-count"), plural(data.alerts.length, "open alert"));
-    renderReefers(ref);
-    rendered();
-  },
-  notFound: (error) => (id ? `No vessel ${id} in the fleet tables` : error ?? "No vessel data here."),
-});
+const url = id ? `/api/view/vessels/${encodeURIComponent(id)}` : "/api/view/vessel";
+poll(url, render, `No vessel ${id} in the fleet tables`);
