@@ -196,36 +196,31 @@ def _contributions(etype: str, record: Record) -> list[Delta]:
     return []  # a fix only offers (MAX)
 
 
-def open_alert_row(a: AlertRecord) -> str:
-    """The `open-alerts` row of an open alert (fields as `flows.fleet_core.tables` says)."""
-    row = {
-        "alert_id": a.alert_id,
-        "kind": a.kind,
-        "vessel_id": a.vessel_id,
-        "container_id": a.container_id,
-        "since": a.started_at,
-        "opened_at": a.opened_at,
-        "lat": a.lat,
-        "lon": a.lon,
-        "detail": a.detail,
-    }
-    return orjson.dumps(row).decode()
+#: The fields of an `open-alerts` row and of a `container-alerts` row, in their order.
+OPEN_ALERT_FIELDS: Final = (
+    "alert_id", "kind", "vessel_id", "container_id", "since", "opened_at", "lat", "lon", "detail"
+)  # fmt: skip
+CONTAINER_ALERT_FIELDS: Final = (
+    "alert_id", "kind", "state", "vessel_id", "container_id", "since", "closed_at", "lat", "lon"
+)  # fmt: skip
 
 
-def container_alert_row(a: AlertRecord) -> str:
-    """The `container-alerts` row of an alert's latest record (not retracted)."""
-    row = {
+def alert_row(a: AlertRecord, fields: tuple[str, ...]) -> str:
+    """An alert's table row: these fields of it (`since` is its `started_at`), as JSON."""
+    values = {
         "alert_id": a.alert_id,
         "kind": a.kind,
         "state": a.state,
         "vessel_id": a.vessel_id,
         "container_id": a.container_id,
         "since": a.started_at,
+        "opened_at": a.opened_at,
         "closed_at": a.closed_at,
         "lat": a.lat,
         "lon": a.lon,
+        "detail": a.detail,
     }
-    return orjson.dumps(row).decode()
+    return orjson.dumps({name: values[name] for name in fields}).decode()
 
 
 def container_window_row(w: WindowRecord) -> str:
@@ -251,9 +246,11 @@ def _alert(a: AlertRecord) -> list[Delta]:
     is_open = a.state == OPEN
     if a.state != RETRACTED:
         key = f.container_alert_key(a.container_id, a.alert_id)
-        out.append(Delta(CONTAINER_ALERTS.name, key, SET, f.ROW, container_alert_row(a), 1))
+        row = alert_row(a, CONTAINER_ALERT_FIELDS)
+        out.append(Delta(CONTAINER_ALERTS.name, key, SET, f.ROW, row, 1))
     if is_open:
-        out.append(Delta(OPEN_ALERTS.name, a.alert_id, SET, f.ROW, open_alert_row(a), 1))
+        row = alert_row(a, OPEN_ALERT_FIELDS)
+        out.append(Delta(OPEN_ALERTS.name, a.alert_id, SET, f.ROW, row, 1))
         out.append(Delta(VESSELS.name, a.vessel_id, SUM, f.OPEN_BY_KIND, a.kind, 1))
     if a.state != RETRACTED and a.lat is not None and a.lon is not None:
         key = f.grid_key(f.hour_of(f.ts_us(a.started_at)), f.cell(a.lat, a.lon))
