@@ -116,8 +116,8 @@ def add_dashboard(
     the vessel views show what waits to cross each vessel's link."""
     cache = ViewCache()
     fleet = "fleet" in stores.kinds
-    pages = {name: (STATIC_DIR / name).read_bytes() for name in ("index.html", "vessel.html")}
-    pages["container.html"] = (STATIC_DIR / "container.html").read_bytes()
+    names = ("index.html", "container.html", "vessel.html")
+    pages = {name: (STATIC_DIR / name).read_bytes() for name in names}
 
     def page(name: str) -> Response:
         return Response(pages[name], media_type="text/html", headers=_PAGE_HEADERS)
