@@ -95,6 +95,40 @@ def test_kafka_mode_on_two_workers_gives_the_same_results_as_file_mode(
         assert table.count() == 150
 
 
+def test_live_mode_keeps_up_while_empty_partitions_stay_idle(vessel: str, tmp_path: Path) -> None:
+    """No stop-at-end: the flow waits for data, and two of the three position partitions
+    never receive any; the idle rule must keep them from stalling the merge."""
+    records = _simulate(tmp_path, containers=60, hours=12, seed=12)
+    expected = _file_mode(records, tmp_path / "file")
+    # The default idle timeout (5 s). With 1 s, a producer stalled for a second by a busy
+    # CI machine let the merge call the telemetry partition idle and pass it by: its
+    # next records were late, and 2 of 12 alerts never came (as the contract says).
+    proc = start_flow(tmp_path / "live", input="kafka", output="kafka", brokers=vessel, idle_s="5")
+    try:
+        time.sleep(12)  # the flow waits on empty topics for more than two idle timeouts
+        assert proc.poll() is None
+        produce_file(records, vessel, rate=20_000)
+        # It catches up in about 2 s; the bound only keeps a stalled flow from hanging.
+        deadline = time.monotonic() + 120
+        # Every alert that file mode raised shows up while the input is still open.
+        while (seen := len(_kafka_mode(vessel)["alerts"])) < len(expected["alerts"]):
+            if time.monotonic() > deadline:
+                proc.send_signal(signal.SIGTERM)
+                _, err = proc.communicate(timeout=30)
+                raise AssertionError(
+                    f"live flow did not catch up: {seen} of {len(expected['alerts'])} alerts"
+                    f" after 120 s; its stderr:\n{err.decode(errors='replace')[-3000:]}"
+                )
+            assert proc.poll() is None
+            time.sleep(0.5)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+    got = _kafka_mode(vessel)
+    assert got["alerts"] == expected["alerts"]
+
+
 def test_kill_9_three_times_while_consuming_then_resume(vessel: str, tmp_path: Path) -> None:
     records = _simulate(tmp_path, containers=700, hours=48, seed=8)
     assert sum(1 for _ in records.open("rb")) >= 200_000
@@ -190,40 +224,6 @@ def test_a_missing_topic_is_a_clear_error(kafka_clusters: KafkaClusters, tmp_pat
     assert proc.returncode == 2
     assert len(lines) == 1 and "topic 'vessel.position' does not exist" in lines[0]
     assert "never auto-creates topics" in lines[0]
-
-
-def test_live_mode_keeps_up_while_empty_partitions_stay_idle(vessel: str, tmp_path: Path) -> None:
-    """No stop-at-end: the flow waits for data, and two of the three position partitions
-    never receive any; the idle rule must keep them from stalling the merge."""
-    records = _simulate(tmp_path, containers=60, hours=12, seed=12)
-    expected = _file_mode(records, tmp_path / "file")
-    # The default idle timeout (5 s). With 1 s, a producer stalled for a second by a busy
-    # CI machine let the merge call the telemetry partition idle and pass it by: its
-    # next records were late, and 2 of 12 alerts never came (as the contract says).
-    proc = start_flow(tmp_path / "live", input="kafka", output="kafka", brokers=vessel, idle_s="5")
-    try:
-        time.sleep(12)  # the flow waits on empty topics for more than two idle timeouts
-        assert proc.poll() is None
-        produce_file(records, vessel, rate=20_000)
-        # It catches up in about 2 s; the bound only keeps a stalled flow from hanging.
-        deadline = time.monotonic() + 120
-        # Every alert that file mode raised shows up while the input is still open.
-        while (seen := len(_kafka_mode(vessel)["alerts"])) < len(expected["alerts"]):
-            if time.monotonic() > deadline:
-                proc.send_signal(signal.SIGTERM)
-                _, err = proc.communicate(timeout=30)
-                raise AssertionError(
-                    f"live flow did not catch up: {seen} of {len(expected['alerts'])} alerts"
-                    f" after 120 s; its stderr:\n{err.decode(errors='replace')[-3000:]}"
-                )
-            assert proc.poll() is None
-            time.sleep(0.5)
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=30)
-    got = _kafka_mode(vessel)
-    assert got["alerts"] == expected["alerts"]
 
 
 def test_a_cluster_that_dies_mid_run_stops_the_flow_with_a_clear_error(
