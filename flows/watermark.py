@@ -13,8 +13,8 @@ never on how partitions interleave, how many workers read them, or on a resume.
 
 An *ended* partition (end of file, or the end offset of a bounded Kafka run) never
 holds the merge back. An *idle* partition (a live Kafka partition with nothing to
-read for the idle timeout, re-confirmed every timeout) stops holding it back. When a
-partition comes back after a long pause (RESUMED), every other idle claim is void
+read for the idle timeout, re-confirmed every timeout) stops holding it back. When an
+idle partition comes back (RESUMED), every other idle claim is void
 until re-confirmed, so a backlog that arrives in a burst after an outage still merges
 in order. What a partition delivers after the others moved on without it is released
 at once, behind the watermark: the one place where timing can change results, and
@@ -43,7 +43,7 @@ class PartState(Enum):
     ACTIVE = "active"
     IDLE = "idle"
     ENDED = "ended"
-    # Active again after a long pause: every idle claim is void until re-confirmed.
+    # Active again after an idle claim: every idle claim is void until re-confirmed.
     RESUMED = "resumed"
 
 
@@ -164,7 +164,7 @@ class PartitionMerge:
             )
         part = self._parts[batch.part]
         if batch.state is PartState.RESUMED:
-            # A stream that resumes after a long pause usually resumes everywhere: the
+            # A stream that resumes after a pause usually resumes everywhere: the
             # other idle claims are void until confirmed again, so a backlog that
             # arrives in a burst still merges in event-time order.
             for other in self._parts:

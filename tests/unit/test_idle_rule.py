@@ -39,15 +39,15 @@ def test_the_broker_is_asked_only_once_the_timeout_has_passed() -> None:
     assert asked == [1.0]
 
 
-def test_records_after_a_short_pause_are_active_after_a_long_one_resumed() -> None:
+def test_records_after_an_idle_claim_are_resumed_however_short_the_pause() -> None:
     rule = IdleRule(idle_s=5.0, quiet_since=0.0)
-    assert rule.delivered(1.0) is PartState.ACTIVE
-    assert rule.quiet(6.0, _no_backlog)  # idle since 6
-    assert rule.delivered(20.9) is PartState.ACTIVE  # 14.9 s < 3 timeouts
-    assert rule.quiet(25.9, _no_backlog)  # idle again since 25.9
-    assert rule.quiet(30.9, _no_backlog)  # re-confirmed: the spell still began at 25.9
-    assert rule.delivered(40.9) is PartState.RESUMED  # 15 s = 3 timeouts
-    assert rule.delivered(41.0) is PartState.ACTIVE  # delivering again: no longer paused
+    assert rule.delivered(4.9) is PartState.ACTIVE  # quiet, but never said idle
+    assert rule.quiet(9.9, _no_backlog)  # idle since 9.9
+    assert rule.delivered(10.0) is PartState.RESUMED  # 0.1 s after the claim
+    assert rule.delivered(10.5) is PartState.ACTIVE  # delivering again: no claim to void
+    assert rule.quiet(15.5, _no_backlog)
+    assert rule.quiet(20.5, _no_backlog)  # re-confirmed
+    assert rule.delivered(60.0) is PartState.RESUMED
 
 
 def test_delivering_resets_the_quiet_time() -> None:
