@@ -69,13 +69,13 @@ from state.api.pages import (
     values_body,
     vessel_alerts,
 )
-from state.api.sources import FLEET_TABLES, VESSEL_TABLES
+from state.api.sources import VESSEL_TABLES, fleet_table
 from state.api.stores import Stores, View
 
 __all__ = ["create_app"]
 
-_OPEN_ALERTS: Final = next(t for t in FLEET_TABLES if t.name == OPEN_ALERTS.name)
-_VESSELS: Final = next(t for t in FLEET_TABLES if t.name == VESSELS.name)
+_OPEN_ALERTS: Final = fleet_table(OPEN_ALERTS)
+_VESSELS: Final = fleet_table(VESSELS)
 _VESSEL_STATE: Final = VESSEL_TABLES[0]
 #: Smaller answers (a row, an error) are sent as they are: compressing costs more.
 _GZIP_MIN_BYTES: Final = 2048

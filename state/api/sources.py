@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Final, Literal
 
 from flows.contract import CONTAINER_STATE
-from flows.fleet_core.names import TABLES
+from flows.fleet_core.names import TABLES, FleetTable
 from state.api.names import RETRY_AFTER_S
 from state.api.pages import ApiError, Row
 from state.fleet_reader import FleetReader
@@ -33,6 +33,7 @@ __all__ = [
     "StoreKind",
     "TableRef",
     "VesselSource",
+    "fleet_table",
 ]
 
 StoreKind = Literal["vessel", "fleet"]
@@ -59,6 +60,11 @@ VESSEL_TABLES: Final = (
     TableRef(CONTAINER_STATE.name, CONTAINER_STATE.topic, "vessel", "container_id"),
 )
 FLEET_TABLES: Final = tuple(TableRef(t.name, t.topic, "fleet", t.key) for t in TABLES)
+
+
+def fleet_table(table: FleetTable) -> TableRef:
+    """The API's reference to one fleet table."""
+    return next(t for t in FLEET_TABLES if t.name == table.name)
 
 
 class Source:

@@ -39,7 +39,7 @@ from flows.fleet_core.names import (
 )
 from flows.timestamps import US_PER_S, parse_ts
 from state.api.pages import Row
-from state.api.sources import FLEET_TABLES, VESSEL_TABLES, TableRef
+from state.api.sources import VESSEL_TABLES, fleet_table
 from state.api.stores import View
 
 #: A vessel whose latest record is this far behind the fleet time is marked stale.
@@ -81,15 +81,11 @@ def severities_json() -> dict[str, dict[str, Any]]:
     return {kind: s._asdict() for kind, s in SEVERITIES.items()}
 
 
-def _table(tables: Iterable[TableRef], name: str) -> TableRef:
-    return next(t for t in tables if t.name == name)
-
-
-_VESSELS: Final = _table(FLEET_TABLES, VESSELS.name)
-_OPEN_ALERTS: Final = _table(FLEET_TABLES, OPEN_ALERTS.name)
-_STATES: Final = _table(FLEET_TABLES, CONTAINER_STATES.name)
-_WINDOWS: Final = _table(FLEET_TABLES, CONTAINER_WINDOWS.name)
-_ALERT_HISTORY: Final = _table(FLEET_TABLES, CONTAINER_ALERTS.name)
+_VESSELS: Final = fleet_table(VESSELS)
+_OPEN_ALERTS: Final = fleet_table(OPEN_ALERTS)
+_STATES: Final = fleet_table(CONTAINER_STATES)
+_WINDOWS: Final = fleet_table(CONTAINER_WINDOWS)
+_ALERT_HISTORY: Final = fleet_table(CONTAINER_ALERTS)
 _VESSEL_STATE: Final = VESSEL_TABLES[0]
 
 
