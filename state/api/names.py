@@ -41,7 +41,11 @@ FIXED_ROUTES: Final = frozenset(
 #: nor do the dashboard's pages and static files (their data comes from /api/view/…,
 #: which the page's script fetches with the token).
 OPEN_ROUTES: Final = frozenset({HEALTHZ_ROUTE, FLEET_PAGE})
-OPEN_PREFIXES: Final = (STATIC_PREFIX + "/", "/containers/", "/vessels/")
+# A page route's prefix: its template up to the parameter.
+OPEN_PREFIXES: Final = (
+    STATIC_PREFIX + "/",
+    *(page.partition("{")[0] for page in (CONTAINER_PAGE, VESSEL_PAGE)),
+)
 
 
 def is_open(path: str) -> bool:
