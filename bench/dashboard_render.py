@@ -31,7 +31,7 @@ from typing import Any
 import orjson
 
 from flows.contract import ALERT_KINDS, ALERTS, POSITION
-from flows.events import iso6346_check_digit
+from flows.events import with_check_digit
 from tests.integration.api_client import start_api
 from tests.integration.browser import Pages, chromium
 from tests.integration.dashboard_fleet import SimulatedFleet
@@ -45,8 +45,7 @@ _BYTES = """() => [performance.getEntriesByType('navigation')[0],
 
 
 def _container(i: int) -> str:
-    cid = f"BNCU{i:06d}"
-    return cid + str(iso6346_check_digit(cid))
+    return with_check_digit(f"BNCU{i:06d}")
 
 
 def _write_fleet(shore: Path, vessels: int, alerts: int, rng: random.Random) -> None:

@@ -41,7 +41,7 @@ from typing import Any, BinaryIO, Final
 import orjson
 
 from flows.contract import ALERT_KINDS
-from flows.events import iso6346_check_digit
+from flows.events import with_check_digit
 from flows.fleet_core.names import INPUT_TOPICS
 from flows.timestamps import format_ts, parse_ts
 
@@ -77,8 +77,7 @@ def imo(n: int) -> str:
 
 def container_id(n: int) -> str:
     """A valid ISO 6346 container number: owner, `U`, 6-digit serial, check digit."""
-    head = f"{OWNERS[n % len(OWNERS)]}U{(n * 7919) % 1_000_000:06d}"
-    return head + str(iso6346_check_digit(head))
+    return with_check_digit(f"{OWNERS[n % len(OWNERS)]}U{(n * 7919) % 1_000_000:06d}")
 
 
 def alert_id(cid: str, kind: str, started_at: str) -> str:

@@ -27,6 +27,7 @@ from flows.fields import (
     event_time,
     iso6346_check_digit,
     vessel_id_error,
+    with_check_digit,
 )
 from flows.rejects import MAX_DEPTH, MAX_RECORD_BYTES, explain, shape_error
 from flows.timestamps import US_PER_S, format_ts, parse_ts
@@ -46,6 +47,7 @@ __all__ = [
     "iso6346_check_digit",
     "parse",
     "parse_ts",
+    "with_check_digit",
 ]
 
 #: A dead letter's `raw` holds at most this many bytes of the record.

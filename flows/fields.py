@@ -50,6 +50,11 @@ def iso6346_check_digit(owner_serial: str) -> int:
     return total % 11 % 10
 
 
+def with_check_digit(owner_serial: str) -> str:
+    """A full ISO 6346 container number: the ten characters and their check digit."""
+    return f"{owner_serial}{iso6346_check_digit(owner_serial)}"
+
+
 def container_id_error(value: str) -> str | None:
     """None for a valid ISO 6346 container number, else the reason."""
     if value in VALID_CONTAINER_IDS:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Final
 
-from flows.events import iso6346_check_digit
+from flows.events import with_check_digit
 from flows.sim.config import MINUTE
 
 
@@ -48,8 +48,7 @@ _OWNER_CODES: Final = (
 def make_container_id(rng: random.Random, used: set[str]) -> str:
     """A new container id with a valid ISO 6346 check digit, not in `used`; adds it there."""
     while True:
-        prefix = f"{rng.choice(_OWNER_CODES)}{rng.randrange(1_000_000):06d}"
-        cid = f"{prefix}{iso6346_check_digit(prefix)}"
+        cid = with_check_digit(f"{rng.choice(_OWNER_CODES)}{rng.randrange(1_000_000):06d}")
         if cid not in used:
             used.add(cid)
             return cid

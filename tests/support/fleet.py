@@ -18,7 +18,7 @@ import orjson
 from bytewax.testing import TestingSink, TestingSource, cluster_main, run_main
 
 from flows.contract import ALERT_KINDS
-from flows.events import iso6346_check_digit
+from flows.events import with_check_digit
 from flows.fleet_core.local import Tables, compacted
 from flows.fleet_core.names import FleetBatch
 from flows.fleet_core.tables import Change
@@ -30,7 +30,7 @@ SPAN_MIN = 4 * 24 * 60
 #: Six vessels; the fourth writes to the unprefixed stand-in topics.
 VESSELS = ("IMO9778791", "IMO9531129", "IMO9811000", "IMO9700001", "IMO9321483", "IMO9074729")
 CONTAINERS = tuple(
-    f"{owner}U{serial:06d}" + str(iso6346_check_digit(f"{owner}U{serial:06d}"))
+    with_check_digit(f"{owner}U{serial:06d}")
     for owner, serial in (("MSK", 1), ("ONE", 22), ("TRI", 333), ("CAI", 4444), ("HLX", 55))
 )
 SETPOINTS = (-18.0, -10.0, 3.0, 10.0, 13.3)
@@ -55,7 +55,7 @@ def _topic(vessel: str, suffix: str) -> str:
 def container_ids(n: int) -> tuple[str, ...]:
     """`n` valid container ids: the five of `CONTAINERS`, then `COLU0000001`…"""
     extra = (f"COLU{serial:06d}" for serial in range(1, max(0, n - len(CONTAINERS)) + 1))
-    more = tuple(cid + str(iso6346_check_digit(cid)) for cid in extra)
+    more = tuple(with_check_digit(cid) for cid in extra)
     return (CONTAINERS + more)[:n]
 
 

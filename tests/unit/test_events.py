@@ -17,6 +17,7 @@ from flows.events import (
     iso6346_check_digit,
     parse,
     parse_ts,
+    with_check_digit,
 )
 from flows.rejects import explain
 
@@ -179,6 +180,7 @@ def test_iso6346_check_digit_of_known_numbers() -> None:
     # Published examples: CSQU3054383 and MSKU1234565 (contract).
     assert iso6346_check_digit("CSQU305438") == 3
     assert iso6346_check_digit("MSKU123456") == 5
+    assert with_check_digit("CSQU305438") == "CSQU3054383"
 
 
 SHAPE = (
