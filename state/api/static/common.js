@@ -71,6 +71,8 @@ export function rendered() {
 
 export const parseTime = (iso) => (iso ? Date.parse(iso) : NaN);
 export const isNum = (v) => typeof v === "number" && Number.isFinite(v);
+// SVG coordinates to a tenth of a pixel: shorter attributes, no visible difference.
+export const r1 = (v) => Math.round(v * 10) / 10;
 export const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
 export const fmtNum = (v, digits = 1, unit = "") => (isNum(v) ? v.toFixed(digits) + unit : "—");
 // A signed difference, "+0.4" or "-1.2" ("0.0", never "-0.0").

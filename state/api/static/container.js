@@ -3,7 +3,7 @@
 
 import {
   $, el, setText, fill, syncRows, poll, pathId, emptyRow, chip, kindChip, link, severity, plural,
-  fmtTime, fmtShort, fmtDelta, fmtDuration, fmtNum, parseTime as t, isNum, rendered,
+  fmtTime, fmtShort, fmtDelta, fmtDuration, fmtNum, parseTime as t, isNum, r1, rendered,
 } from "./common.js";
 
 const id = pathId("/containers/") ?? "";
@@ -11,7 +11,6 @@ const svg = $("chart");
 let data = null;
 
 const STEPS = [5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10080].map((m) => m * 60e3);
-const r1 = (v) => Math.round(v * 10) / 10;
 const s = (tag, attrs, ...kids) => el(`svg:${tag}`, attrs, ...kids);
 const tip = (text) => s("title", {}, text);
 const label = (x, y, text, cls) => s("text", { class: cls, x, y, "text-anchor": "end" }, text);

@@ -3,12 +3,11 @@
 // pixels (scaled back by the zoom) so they keep one size.
 
 import {
-  el, setText, syncRows, fmtDuration, fmtPos, fmtNum, fmtTime, plural, severity, kindsByRank, isNum,
+  el, setText, syncRows, fmtDuration, fmtPos, fmtNum, fmtTime, plural, severity, kindsByRank, isNum, r1,
 } from "./common.js";
 
 const [W, H] = [1000, 500];
 const ZOOM_W = (40 / 360) * W; // a centred alert shows about 40° × 20°
-const r1 = (v) => Math.round(v * 10) / 10;
 const project = (lat, lon) => [((lon + 180) / 360) * W, ((90 - lat) / 180) * H];
 const ARROW = "M0,-9L6,7L0,3.5L-6,7Z"; // points north before the rotation by cog
 const DOT = "M-5.5,0a5.5,5.5 0 1,0 11,0a5.5,5.5 0 1,0-11,0";
